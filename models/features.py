@@ -1,0 +1,55 @@
+"""Feature names of the Chicago taxi dataset and the label, named once.
+
+Transformed features carry the ``_xf`` suffix so that TFMA, which merges
+transformed and raw features, never confuses the two (TFX taxi template
+convention).
+"""
+
+# z-scored floats; a missing value becomes 0 (the mean) after scaling.
+NUMERIC_FEATURES = ("fare", "trip_miles", "trip_seconds")
+
+# Integer calendar fields cut at fixed boundaries: name -> number of values.
+# Bucket i holds value (first + i); a missing value gets its own last bucket.
+CALENDAR_FEATURES = {
+    "trip_start_hour": (0, 24),
+    "trip_start_day": (1, 7),
+    "trip_start_month": (1, 12),
+}
+
+# Coordinates cut into quantile buckets computed by TFT over the train split.
+QUANTILE_FEATURES = ("pickup_latitude", "pickup_longitude",
+                     "dropoff_latitude", "dropoff_longitude")
+QUANTILE_BUCKETS = 10
+
+# Strings (or integer codes used as categories) mapped through a vocabulary.
+VOCAB_FEATURES = ("payment_type", "company", "pickup_community_area",
+                  "dropoff_community_area")
+VOCAB_TOP_K = 100
+VOCAB_OOV_BUCKETS = 1
+MISSING_TOKEN = "__missing__"
+
+# Raw columns the label is computed from; they are absent at serving time.
+FARE_KEY = "fare"
+TIPS_KEY = "tips"
+BIG_TIPPER_FRACTION = 0.2
+
+# The transformed label, shared by every modality.
+LABEL_KEY = "label"
+
+
+def transformed_name(key: str) -> str:
+    """``'fare'`` -> ``'fare_xf'``."""
+    return key + "_xf"
+
+
+TRANSFORMED_LABEL = transformed_name(LABEL_KEY)
+SLICE_FEATURE = "trip_start_hour"
+
+# Image and text datasets (TFDS ExampleGen output): raw keys and shapes.
+IMAGE_KEY = "image"          # int64 [784] pixel values 0..255, row-major 28x28
+IMAGE_SHAPE = (28, 28, 1)
+TEXT_KEY = "text"            # bytes, one UTF-8 review snippet
+TOKENS_KEY = "tokens"        # transformed: int64 [MAX_TOKENS] ids, 0 = padding
+MAX_TOKENS = 64
+TEXT_VOCAB_TOP_K = 20000
+TEXT_OOV_BUCKETS = 1

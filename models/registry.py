@@ -1,0 +1,110 @@
+"""Model families: builder, modality, default dataset, hparams and thresholds.
+
+The one place that names each family. ``build_model(hparams)`` of each family
+is imported on first use, so that a tabular run does not import every model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, Mapping
+
+from pipeline.datasets import DATASETS, IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFamily:
+    """A registered model family.
+
+    Attributes:
+      name: registry key and the module ``models.<name>`` holding ``build_model``.
+      modality: the input modality the builder accepts.
+      default_dataset: dataset used when the run names none.
+      hparams: builder defaults; ``resolve_hparams`` adds dataset-derived keys.
+      train_steps, eval_steps: default Trainer steps (global batches).
+      epochs: Keras epochs the train steps are split into (progress, checkpoints).
+      per_replica_batch: examples per replica per step; the global batch is
+        this times ``num_replicas_in_sync``.
+      metric_threshold: lower bound on the blessing metric (AUC for binary
+        tasks, accuracy otherwise), set above what a model that predicts one
+        class scores.
+    """
+    name: str
+    modality: str
+    default_dataset: str
+    hparams: Mapping[str, Any]
+    train_steps: int
+    eval_steps: int
+    epochs: int
+    per_replica_batch: int
+    metric_threshold: float
+
+    @property
+    def build_model(self) -> Callable[[Dict[str, Any]], Any]:
+        return importlib.import_module(f"models.{self.name}").build_model
+
+    def check_dataset(self, dataset: DatasetSpec) -> None:
+        """Raises ``ValueError`` when ``dataset``'s modality does not fit."""
+        if dataset.modality != self.modality:
+            compatible = [d for d, s in DATASETS.items() if s.modality == self.modality]
+            raise ValueError(
+                f"model family {self.name!r} takes {self.modality} data, but dataset "
+                f"{dataset.name!r} is {dataset.modality}; compatible datasets: "
+                f"{', '.join(compatible)}")
+
+
+FAMILIES: Dict[str, ModelFamily] = {
+    "dense": ModelFamily(
+        "dense", TABULAR, "chicago_taxi",
+        {"hidden_units": [128, 64, 32], "dropout": 0.1, "learning_rate": 1e-3},
+        train_steps=1500, eval_steps=50, epochs=5, per_replica_batch=128,
+        metric_threshold=0.6),
+    "cnn": ModelFamily(
+        "cnn", IMAGE, "fashion_mnist",
+        {"filters": [32, 64], "dense_units": [256, 128], "dropout": 0.3,
+         "learning_rate": 1e-3},
+        train_steps=4000, eval_steps=80, epochs=8, per_replica_batch=128,
+        metric_threshold=0.5),
+    "resnet": ModelFamily(
+        "resnet", IMAGE, "fashion_mnist",
+        {"stage_filters": [32, 64, 128], "blocks_per_stage": 2,
+         "learning_rate": 1e-3},
+        train_steps=6000, eval_steps=80, epochs=10, per_replica_batch=128,
+        metric_threshold=0.5),
+    "lstm": ModelFamily(
+        "lstm", TEXT, "rotten_tomatoes",
+        {"embedding_dim": 64, "lstm_units": 64, "dropout": 0.3,
+         "learning_rate": 1e-3},
+        train_steps=1200, eval_steps=40, epochs=6, per_replica_batch=64,
+        metric_threshold=0.6),
+    "transformer": ModelFamily(
+        "transformer", TEXT, "rotten_tomatoes",
+        {"embedding_dim": 64, "num_heads": 4, "ff_dim": 128, "num_blocks": 2,
+         "dropout": 0.2, "learning_rate": 5e-4},
+        train_steps=1200, eval_steps=40, epochs=6, per_replica_batch=64,
+        metric_threshold=0.6),
+}
+
+
+def get_family(name: str) -> ModelFamily:
+    """Returns the registered family called ``name``.
+
+    Raises:
+      ValueError: unknown name; the message lists the known families.
+    """
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown model family {name!r}; expected one of: "
+                         f"{', '.join(FAMILIES)}") from None
+
+
+def resolve_dataset(family: ModelFamily, dataset_name: str | None) -> DatasetSpec:
+    """The dataset a run of ``family`` uses: the named one, or its default.
+
+    Raises:
+      ValueError: unknown dataset, or one of another modality.
+    """
+    dataset = get_dataset(dataset_name or family.default_dataset)
+    family.check_dataset(dataset)
+    return dataset

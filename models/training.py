@@ -1,0 +1,276 @@
+"""The TFX Trainer's ``run_fn`` and the SavedModel export with its signatures.
+
+``run_fn`` builds the family's model under the strategy from
+``models.common.make_strategy`` (``MirroredStrategy`` on one machine), feeds it
+the transformed examples with global batch = per-replica batch x
+``num_replicas_in_sync``, and exports a SavedModel whose signatures carry the
+TFT graph (``model.tft_layer``), so serving applies the training preprocessing.
+
+Signatures (TF Serving conventions, see tensorflow_serving/apis/*.proto):
+- ``serving_default``: ``inputs`` string ``[N]`` serialized ``tf.Example`` ->
+  ``scores`` float32 ``[N, C]`` class probabilities, ``classes`` string
+  ``[N, C]`` label names, ``class_ids`` int64 ``[N]`` argmax, ``top_class``
+  string ``[N]``, and for binary tasks ``probability`` float32 ``[N]`` of class
+  1. Its method name is ``tensorflow/serving/classify`` so that the Classify
+  RPC works on real TF Serving too (``tf.saved_model.save`` can only write
+  ``predict``; ``mark_classify_signature`` rewrites it).
+- ``serving_raw``: the same outputs from raw values (see ``raw_signature``).
+- ``transform_features``: serialized examples -> transformed features, for TFMA.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models import features as F
+from models.common import cluster_workers, make_strategy
+from models.registry import ModelFamily, get_family
+from pipeline.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+# Raw features that only exist in training data (the label's sources).
+LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
+HISTORY_FILE = "history.json"
+
+
+def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+             tft_output: tft.TFTransformOutput, batch_size: int) -> tf.data.Dataset:
+    """Transformed examples as ``(features, label)`` batches, repeated forever.
+
+    Args:
+      file_pattern: TFRecord files of transformed ``tf.Example``s.
+      batch_size: examples per batch (the *global* batch under a strategy).
+    Returns:
+      ``tf.data.Dataset`` of ``({name: [B, ...]}, label int64 [B])``.
+    """
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
+                                       label_key=F.TRANSFORMED_LABEL),
+        tft_output.transformed_metadata.schema).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
+                    tft_output: tft.TFTransformOutput,
+                    overrides: Dict[str, Any] | None = None) -> Dict[str, Any]:
+    """The family's hparams plus what the data decides (input sizes, classes).
+
+    Vocabulary sizes come from the Transform output, so they always match the
+    TFT graph the model is served with.
+    """
+    hparams = dict(family.hparams)
+    hparams.update(overrides or {})
+    hparams["num_classes"] = dataset.num_classes
+    if dataset.modality == TABULAR:
+        hparams["numeric_features"] = [F.transformed_name(k) for k in F.NUMERIC_FEATURES]
+        cats = {F.transformed_name(k): count + 1
+                for k, (_, count) in F.CALENDAR_FEATURES.items()}
+        cats.update({F.transformed_name(k): F.QUANTILE_BUCKETS + 1
+                     for k in F.QUANTILE_FEATURES})
+        cats.update({F.transformed_name(k): tft_output.vocabulary_size_by_name(k)
+                     + F.VOCAB_OOV_BUCKETS for k in F.VOCAB_FEATURES})
+        hparams["categorical_features"] = cats
+    elif dataset.modality == IMAGE:
+        hparams["input_shape"] = F.IMAGE_SHAPE
+        hparams["input_name"] = F.transformed_name(F.IMAGE_KEY)
+    elif dataset.modality == TEXT:
+        # 0 = padding, 1..V = vocabulary, V+1.. = OOV buckets.
+        hparams["vocab_size"] = (tft_output.vocabulary_size_by_name(F.TOKENS_KEY)
+                                 + 1 + F.TEXT_OOV_BUCKETS)
+        hparams["max_tokens"] = tft_output.transformed_feature_spec()[
+            F.transformed_name(F.TOKENS_KEY)].shape[0]
+        hparams["input_name"] = F.transformed_name(F.TOKENS_KEY)
+    return hparams
+
+
+def _dense_to_raw(x: tf.Tensor, spec) -> Any:
+    """Raw-signature value ``[N]`` -> what ``parse_example`` would give for ``spec``.
+
+    For a ``VarLenFeature``, NaN (floats) or ``''`` (strings) means missing.
+    """
+    x = tf.cast(x, spec.dtype) if x.dtype != spec.dtype else x
+    if isinstance(spec, tf.io.VarLenFeature):
+        present = (tf.not_equal(x, "") if x.dtype == tf.string
+                   else tf.logical_not(tf.math.is_nan(tf.cast(x, tf.float64)))
+                   if x.dtype.is_floating else tf.ones_like(x, tf.bool))
+        rows = tf.where(present)[:, 0]
+        return tf.SparseTensor(
+            tf.stack([rows, tf.zeros_like(rows)], axis=1), tf.boolean_mask(x, present),
+            tf.stack([tf.shape(x, out_type=tf.int64)[0], tf.constant(1, tf.int64)]))
+    return tf.reshape(x, [-1] + list(spec.shape))
+
+
+class ServingModule(tf.Module):
+    """Holds the model, its TFT layer and the signature functions."""
+
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+                 dataset: DatasetSpec):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        self._raw_spec = tft_output.raw_feature_spec()
+        self._serving_spec = {k: v for k, v in self._raw_spec.items()
+                              if k not in LABEL_SOURCE_KEYS}
+        self._labels = tf.constant(dataset.label_names)
+        self._binary = dataset.num_classes == 2
+        self._modality = dataset.modality
+        self._input_names = list(model.input_names)
+
+    def outputs(self, raw_features: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+        transformed = self.tft_layer(raw_features)
+        scores = self.model({k: transformed[k] for k in self._input_names},
+                            training=False)
+        scores = tf.cast(scores, tf.float32)
+        batch = tf.shape(scores)[0]
+        class_ids = tf.argmax(scores, axis=1)
+        out = {"scores": scores,
+               "classes": tf.tile(self._labels[tf.newaxis], [batch, 1]),
+               "class_ids": class_ids,
+               "top_class": tf.gather(self._labels, class_ids)}
+        if self._binary:
+            out["probability"] = scores[:, 1]
+        return out
+
+    def signatures(self) -> Dict[str, Any]:
+        serve = tf.function(
+            lambda inputs: self.outputs(tf.io.parse_example(inputs, self._serving_spec)),
+            input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        transform = tf.function(
+            lambda examples: self.tft_layer(tf.io.parse_example(examples, self._raw_spec)),
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        return {"serving_default": serve.get_concrete_function(),
+                "serving_raw": self.raw_signature(),
+                "transform_features": transform.get_concrete_function()}
+
+    def raw_signature(self):
+        """Signature a client calls with raw values, no ``tf.Example``.
+
+        - tabular: one ``[N]`` tensor per raw feature (dtype of the schema);
+          NaN or ``''`` marks a missing value of a feature that may be empty.
+        - image: ``images`` float32, ``[N, 28, 28]`` or ``[N, 28, 28, 1]``,
+          pixel values 0..255; any other size fails with INVALID_ARGUMENT.
+        - text: ``text`` string ``[N]``.
+        """
+        if self._modality == IMAGE:
+            def raw(images):
+                flat = tf.reshape(images, [tf.shape(images)[0], -1])
+                size = math.prod(F.IMAGE_SHAPE)
+                with tf.control_dependencies([tf.debugging.assert_equal(
+                        tf.shape(flat)[1], size,
+                        message="images must be [N,28,28] or [N,28,28,1]")]):
+                    pixels = tf.cast(tf.round(flat), tf.int64)
+                return self.outputs({F.IMAGE_KEY: pixels})
+            return tf.function(raw).get_concrete_function(
+                tf.TensorSpec(None, tf.float32, name="images"))
+        if self._modality == TEXT:
+            return tf.function(lambda text: self.outputs({F.TEXT_KEY: text})
+                               ).get_concrete_function(
+                tf.TensorSpec([None], tf.string, name="text"))
+        specs = self._serving_spec
+
+        def raw(**features):
+            return self.outputs({k: _dense_to_raw(features[k], specs[k]) for k in specs})
+        return tf.function(raw).get_concrete_function(
+            **{k: tf.TensorSpec([None], v.dtype, name=k) for k, v in specs.items()})
+
+
+def mark_classify_signature(export_dir: str, name: str = "serving_default") -> None:
+    """Sets signature ``name``'s method to ``tensorflow/serving/classify``.
+
+    TF Serving's Classify RPC (classifier.cc) requires that method name, input
+    ``inputs`` (string) and outputs ``classes``/``scores``. The SavedModel
+    fingerprint is recomputed afterwards, since it covers saved_model.pb.
+    """
+    pb_path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(pb_path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[name].method_name = CLASSIFY_METHOD
+    with tf.io.gfile.GFile(pb_path, "wb") as f:
+        f.write(saved_model.SerializeToString())
+    with tf.io.gfile.GFile(os.path.join(export_dir, "fingerprint.pb"), "wb") as f:
+        f.write(fingerprinting.CreateFingerprintDef(export_dir))
+
+
+def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
+                         dataset: DatasetSpec, export_dir: str) -> None:
+    """Writes the SavedModel with the three signatures to ``export_dir``."""
+    module = ServingModule(model, tft_output, dataset)
+    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    mark_classify_signature(export_dir)
+
+
+def is_chief(tf_config: str | None = None) -> bool:
+    """True unless ``TF_CONFIG`` names this task a non-chief worker.
+
+    With several workers and no ``chief`` task, worker 0 is the chief
+    (MultiWorkerMirroredStrategy's convention).
+    """
+    raw = tf_config if tf_config is not None else os.environ.get("TF_CONFIG", "")
+    if not raw:
+        return True
+    conf = json.loads(raw)
+    task = conf.get("task", {})
+    if "chief" in conf.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """TFX Trainer entry point.
+
+    ``fn_args.custom_config`` keys: ``family``, ``dataset`` (registry names),
+    optional ``hparams`` overrides, ``epochs``, ``per_replica_batch``.
+    Train/eval steps come from ``fn_args`` (global batches).
+
+    Writes the SavedModel to ``fn_args.serving_model_dir`` (chief only),
+    TensorBoard logs and ``history.json`` (per-epoch Keras metrics) to
+    ``fn_args.model_run_dir``.
+    """
+    config = fn_args.custom_config or {}
+    family = get_family(config["family"])
+    dataset = get_dataset(config["dataset"])
+    family.check_dataset(dataset)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+
+    strategy = make_strategy()
+    per_replica = int(config.get("per_replica_batch", family.per_replica_batch))
+    global_batch = per_replica * strategy.num_replicas_in_sync
+    train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch)
+    eval_ds = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch)
+    hparams = resolve_hparams(family, dataset, tft_output, config.get("hparams"))
+    with strategy.scope():
+        model = family.build_model(hparams)
+
+    epochs = max(1, min(int(config.get("epochs", family.epochs)), fn_args.train_steps))
+    steps_per_epoch = math.ceil(fn_args.train_steps / epochs)
+    eval_steps = max(1, fn_args.eval_steps or 1)
+    print(f"[trainer] family={family.name} dataset={dataset.name} "
+          f"replicas={strategy.num_replicas_in_sync} global_batch={global_batch} "
+          f"steps={steps_per_epoch}x{epochs}", flush=True)
+    history = model.fit(
+        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds, validation_steps=eval_steps, verbose=2,
+        callbacks=[keras.callbacks.TensorBoard(
+            log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch")])
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({"history": {k: [float(v) for v in vals]
+                               for k, vals in history.history.items()},
+                   "params": model.count_params(),
+                   "replicas": strategy.num_replicas_in_sync,
+                   "global_batch": global_batch,
+                   "workers": cluster_workers()}, f)
+    if is_chief():
+        export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)

@@ -1,0 +1,213 @@
+"""``tfxp``: the command line.
+
+Sub-commands:
+  run      run the pipeline locally (ingest -> ... -> push) and print a summary
+  status   list recorded pipeline runs from MLMD
+
+Bad input (unknown family or dataset, missing/empty CSV, CSV without the label
+columns, non-writable workspace, bad config file) is reported on one line with
+exit code 2 and no traceback. A failed pipeline exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import sys
+import tempfile
+from typing import List, Optional
+
+from pipeline import env  # noqa: F401  (must precede TensorFlow imports)
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+class UsageError(ValueError):
+    """Bad user input; printed as one line, exit code 2."""
+
+
+def _check_workspace(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"workspace {path!r} is not writable: "
+                         f"{err.strerror or err}") from None
+
+
+def _check_csv(path: str, required_columns) -> None:
+    """Raises UsageError unless ``path`` (file or folder) holds CSVs with a
+    header naming ``required_columns`` and at least one data row."""
+    if not os.path.exists(path):
+        raise UsageError(f"CSV path {path!r} does not exist")
+    files = ([path] if os.path.isfile(path) else
+             sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".csv")))
+    if not files:
+        raise UsageError(f"CSV folder {path!r} holds no .csv file")
+    for file in files:
+        with open(file, newline="", encoding="utf-8", errors="replace") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise UsageError(f"CSV file {file!r} is empty; expected a header row "
+                                 f"and data rows")
+            missing = [c for c in required_columns if c not in header]
+            if missing:
+                raise UsageError(
+                    f"CSV file {file!r} lacks the label column(s) {missing}; the label "
+                    f"'big tipper' is computed from columns {list(required_columns)}")
+            if next(reader, None) is None:
+                raise UsageError(f"CSV file {file!r} has a header but no data rows")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Builds and validates the ``RunConfig`` of ``run``. Raises UsageError."""
+    from models import features as F
+    from pipeline.config import RunConfig
+    from pipeline.datasets import TABULAR
+
+    if args.config:
+        try:
+            with open(args.config) as f:
+                config = RunConfig.from_json(f.read())
+        except (OSError, ValueError, TypeError) as err:
+            raise UsageError(f"cannot read config {args.config!r}: {err}") from None
+    else:
+        config = RunConfig()
+    overrides = {
+        "model": args.model, "dataset": args.dataset, "workspace": args.workspace,
+        "data_dir": args.data_dir, "csv": args.csv, "train_steps": args.train_steps,
+        "eval_steps": args.eval_steps, "epochs": args.epochs,
+        "per_replica_batch": args.batch, "metric_threshold": args.threshold,
+        "max_metric_drop": args.max_metric_drop,
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.beam_arg:
+        config.beam_pipeline_args = list(args.beam_arg)
+    if args.no_cache:
+        config.enable_cache = False
+    try:
+        config.validate()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if config.dataset_spec.modality == TABULAR and config.csv:
+        _check_csv(config.csv, (F.FARE_KEY, F.TIPS_KEY))
+    _check_workspace(config.workspace)
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    from pipeline import mlmd
+    from pipeline.local_runner import PipelineFailed, run_local
+
+    print(f"running {config.pipeline_name}: family={config.model} "
+          f"dataset={config.dataset_spec.name} workspace={config.workspace}", flush=True)
+    try:
+        summary = run_local(config)
+    except PipelineFailed as err:
+        if err.summary is not None:
+            print(mlmd.format_summary(err.summary))
+        print(f"tfxp: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(mlmd.format_summary(summary))
+    return 0 if summary.ok else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline import mlmd
+
+    try:
+        store = mlmd.open_store(os.path.join(args.workspace, "metadata.sqlite"))
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    if args.run:
+        try:
+            print(mlmd.format_summary(mlmd.run_summary(store, args.run)))
+        except KeyError as err:
+            raise UsageError(str(err.args[0])) from None
+        return 0
+    print(f"{'run id':<28} {'pipeline':<28} {'state':<8} {'blessed':<8} pushed")
+    for pipeline, run_id in mlmd.list_runs(store):
+        s = mlmd.run_summary(store, run_id, with_metrics=False)
+        blessed = {None: "-", True: "yes", False: "no"}[s.blessed]
+        print(f"{run_id:<28} {pipeline:<28} {'ok' if s.ok else 'FAILED':<8} "
+              f"{blessed:<8} {s.pushed_version or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models.registry import FAMILIES
+    from pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR, DEFAULT_WORKSPACE
+    from pipeline.datasets import DATASETS
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(prog="tfxp", description=__doc__.split("\n")[0],
+                                     formatter_class=fmt)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show third-party warnings and INFO logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline locally")
+    run.add_argument("--model", help=f"model family: {', '.join(FAMILIES)} "
+                     "(default: dense)")
+    run.add_argument("--dataset", help=f"dataset: {', '.join(DATASETS)} "
+                     "(default: the family's)")
+    run.add_argument("--workspace", help=f"workspace folder (default: {DEFAULT_WORKSPACE})")
+    run.add_argument("--data-dir", help=f"offline dataset folder (default: {DEFAULT_DATA_DIR})")
+    run.add_argument("--csv", help="CSV file or folder for tabular data "
+                     "(default: the taxi CSV in the tfx wheel)")
+    run.add_argument("--train-steps", type=int, help="training steps, global batches "
+                     "(default: the family's)")
+    run.add_argument("--eval-steps", type=int, help="evaluation steps (default: the family's)")
+    run.add_argument("--epochs", type=int, help="epochs the steps are split into")
+    run.add_argument("--batch", type=int, help="per-replica batch size")
+    run.add_argument("--threshold", type=float,
+                     help="lower bound on AUC (binary) / accuracy (multi-class) "
+                     "for blessing (default: the family's)")
+    run.add_argument("--max-metric-drop", type=float,
+                     help="allowed drop below the latest blessed model (default: 0)")
+    run.add_argument("--beam-arg", action="append",
+                     help=f"Beam pipeline option, repeatable (default: "
+                     f"{' '.join(DEFAULT_BEAM_ARGS)})")
+    run.add_argument("--no-cache", action="store_true", help="re-execute every component")
+    run.add_argument("--config", help="config.json of an earlier run to repeat "
+                     "(flags given override it)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="list pipeline runs recorded in MLMD",
+                            formatter_class=fmt)
+    status.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace folder")
+    status.add_argument("--run", help="show one run in detail")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env.quiet(not args.verbose)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"tfxp: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def console_main() -> None:
+    """Console-script entry: ``main`` then a hard exit.
+
+    ``os._exit`` skips interpreter teardown, where TF 2.16 prints harmless
+    ``AtomicFunction.__del__`` tracebacks; all output is flushed and MLMD's
+    SQLite writes are committed by then.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    console_main()

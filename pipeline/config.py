@@ -1,0 +1,137 @@
+"""The typed configuration of one pipeline run.
+
+The CLI fills a ``RunConfig``; every runner and component factory receives it
+and nothing reads global state. ``to_json``/``from_json`` round-trip it so a
+run can be reproduced from the copy written into the workspace.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from models.registry import ModelFamily, get_family, resolve_dataset
+from pipeline.datasets import DatasetSpec
+
+# Beam DirectRunner, one worker process per core (0 = number of cores).
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing",
+                     "--direct_num_workers=0")
+DEFAULT_WORKSPACE = "workspace"
+DEFAULT_DATA_DIR = "data"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """What to run and where.
+
+    Attributes:
+      model: model family name (``models.registry.FAMILIES``).
+      dataset: dataset name; None means the family's default.
+      workspace: folder for MLMD (``metadata.sqlite``), artefacts
+        (``pipeline_root/``), pushed models (``serving/``) and reports.
+      data_dir: folder with the offline dataset files (``scripts/get_data.sh``).
+      csv: a CSV file, or a folder of CSV files, for tabular data; None means
+        the taxi CSV in the tfx wheel.
+      train_steps, eval_steps, epochs, per_replica_batch: None means the
+        family's default. Steps count global batches.
+      hparams: overrides of the family's builder hparams.
+      metric_threshold: lower bound on the blessing metric (AUC for binary
+        tasks, accuracy otherwise); None means the family's default.
+      max_metric_drop: how far the blessing metric may fall below the latest
+        blessed model's and still be blessed (0 = must not fall).
+      beam_pipeline_args: Beam options for every Beam-based component.
+      enable_cache: reuse outputs of components whose inputs did not change.
+    """
+    model: str = "dense"
+    dataset: Optional[str] = None
+    workspace: str = DEFAULT_WORKSPACE
+    data_dir: str = DEFAULT_DATA_DIR
+    csv: Optional[str] = None
+    train_steps: Optional[int] = None
+    eval_steps: Optional[int] = None
+    epochs: Optional[int] = None
+    per_replica_batch: Optional[int] = None
+    hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    metric_threshold: Optional[float] = None
+    max_metric_drop: float = 0.0
+    beam_pipeline_args: List[str] = dataclasses.field(
+        default_factory=lambda: list(DEFAULT_BEAM_ARGS))
+    enable_cache: bool = True
+
+    @property
+    def family(self) -> ModelFamily:
+        return get_family(self.model)
+
+    @property
+    def dataset_spec(self) -> DatasetSpec:
+        return resolve_dataset(self.family, self.dataset)
+
+    @property
+    def model_name(self) -> str:
+        """Name the model is served under: the family, plus a non-default dataset."""
+        dataset = self.dataset_spec.name
+        return self.model if dataset == self.family.default_dataset else f"{self.model}_{dataset}"
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"{self.model_name}-pipeline"
+
+    @property
+    def resolved_train_steps(self) -> int:
+        return self.train_steps or self.family.train_steps
+
+    @property
+    def resolved_eval_steps(self) -> int:
+        return self.eval_steps or self.family.eval_steps
+
+    @property
+    def resolved_threshold(self) -> float:
+        return (self.metric_threshold if self.metric_threshold is not None
+                else self.family.metric_threshold)
+
+    # Workspace layout, named once.
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.workspace, "metadata.sqlite")
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.workspace, "pipeline_root", self.pipeline_name)
+
+    @property
+    def serving_base(self) -> str:
+        return os.path.join(self.workspace, "serving", self.model_name)
+
+    def trainer_config(self) -> Dict[str, Any]:
+        """``custom_config`` the Trainer's ``run_fn`` reads."""
+        config = {"family": self.model, "dataset": self.dataset_spec.name,
+                  "hparams": dict(self.hparams)}
+        if self.epochs:
+            config["epochs"] = self.epochs
+        if self.per_replica_batch:
+            config["per_replica_batch"] = self.per_replica_batch
+        return config
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the first bad field."""
+        self.dataset_spec  # unknown family/dataset, or modality mismatch
+        for name in ("train_steps", "eval_steps", "epochs", "per_replica_batch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.max_metric_drop < 0:
+            raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        """Parses ``to_json`` output. Raises ``ValueError`` on unknown keys."""
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; expected some of {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,47 @@
+"""Process environment that must be fixed before TensorFlow is imported.
+
+Import this module first in every entry point (CLI, tests, module file).
+
+- ``TF_USE_LEGACY_KERAS=1``: TFT 1.16 and TFMA 0.47 are built on Keras 2
+  (``tf_keras``); with Keras 3 active, ``tf.cast`` on a KerasTensor fails and
+  saving an LSTM with dropout raises "untracked resource" (see shared/STACK.md).
+- ``TF_CPP_MIN_LOG_LEVEL=2`` and warning filters keep third-party noise
+  (google-api-core's Python-version FutureWarnings, TF's C++ info logs) out of
+  the user's face. ``quiet(False)`` (the CLI's ``--verbose``) shows it again.
+"""
+import logging
+import os
+import warnings
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_NOISY_WARNINGS = (
+    (FutureWarning, r".*[Pp]ython version.*"),
+    (FutureWarning, r".*google.*"),
+    (DeprecationWarning, r".*"),
+    (UserWarning, r".*tensorflow_io.*"),
+)
+
+
+def quiet(enabled: bool = True) -> None:
+    """Filters known-harmless third-party warnings and log lines.
+
+    Args:
+      enabled: True filters them (the default); False restores Python's
+        default warning behaviour and TF's INFO logs, for ``--verbose``.
+    """
+    if not enabled:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        warnings.resetwarnings()
+        return
+    for category, pattern in _NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    # Also hide them in Beam worker subprocesses, which inherit the environment.
+    os.environ.setdefault(
+        "PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+    for name in ("absl", "apache_beam", "tensorflow", "google"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet(True)

@@ -1,0 +1,57 @@
+"""TFMA ``EvalConfig`` per task: metrics, slices and blessing thresholds.
+
+Binary tasks are blessed on AUC, multi-class tasks on accuracy. Each has an
+absolute lower bound (set above what a one-class model scores: AUC 0.5,
+accuracy = majority-class share) and a change threshold against the latest
+blessed model, which TFX's Evaluator applies only when a baseline exists.
+"""
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from models import features as F
+from pipeline.datasets import TABULAR, DatasetSpec
+
+# Strictly-negative floor so that an identical model (change 0) passes.
+_EPSILON = 1e-10
+
+
+def blessing_metric(dataset: DatasetSpec) -> str:
+    """TFMA metric name the blessing is decided on."""
+    return "auc" if dataset.num_classes == 2 else "sparse_categorical_accuracy"
+
+
+def eval_config(dataset: DatasetSpec, lower_bound: float,
+                max_metric_drop: float = 0.0) -> tfma.EvalConfig:
+    """TFMA config for a model exported by ``models.training``.
+
+    Args:
+      dataset: decides binary vs multi-class metrics and slices.
+      lower_bound: absolute floor on the blessing metric.
+      max_metric_drop: allowed fall of the blessing metric below the baseline.
+    """
+    binary = dataset.num_classes == 2
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max(max_metric_drop, _EPSILON)}))
+    if binary:
+        metrics = [tfma.MetricConfig(class_name="AUC", threshold=threshold),
+                   tfma.MetricConfig(class_name="BinaryAccuracy"),
+                   tfma.MetricConfig(class_name="ExampleCount")]
+    else:
+        metrics = [tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                                     threshold=threshold),
+                   tfma.MetricConfig(class_name="ExampleCount")]
+    slices = [tfma.SlicingSpec()]
+    if dataset.modality == TABULAR:
+        slices.append(tfma.SlicingSpec(feature_keys=[F.SLICE_FEATURE]))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_default",
+            label_key=F.TRANSFORMED_LABEL,
+            prediction_key="probability" if binary else "scores",
+            preprocessing_function_names=["transform_features"])],
+        slicing_specs=slices,
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])

