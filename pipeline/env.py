@@ -5,7 +5,7 @@ Import this module first in every entry point (CLI, tests, module file).
 - ``TF_USE_LEGACY_KERAS=1``: TFT 1.16 and TFMA 0.47 are built on Keras 2
   (``tf_keras``); with Keras 3 active, ``tf.cast`` on a KerasTensor fails and
   saving an LSTM with dropout raises "untracked resource" (see shared/STACK.md).
-- ``TF_CPP_MIN_LOG_LEVEL=2`` and warning filters keep third-party noise
+- ``TF_CPP_MIN_LOG_LEVEL=3`` and warning filters keep third-party noise
   (google-api-core's Python-version FutureWarnings, TF's C++ info logs) out of
   the user's face. ``quiet(False)`` (the CLI's ``--verbose``) shows it again.
 """
@@ -14,7 +14,10 @@ import os
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# 3 also hides the C++ "Unable to register cuDNN/cuFFT factory" lines that
+# TF 2.16 prints at import on machines without CUDA; real failures still
+# surface as Python exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 _NOISY_WARNINGS = (
     (FutureWarning, r".*[Pp]ython version.*"),

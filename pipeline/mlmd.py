@@ -175,3 +175,55 @@ def format_summary(summary: RunSummary) -> str:
     lines.append(f"  blessed: {blessed}")
     lines.append(f"  pushed: {summary.pushed_path or 'nothing pushed'}")
     return "\n".join(lines)
+
+
+def _dir_bytes(path: Optional[str]) -> Optional[int]:
+    if not path or not os.path.isdir(path):
+        return None
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def comparison_row(config, summary: Optional[RunSummary], seconds: float) -> Dict[str, object]:
+    """One family's line of the ``--model all`` table.
+
+    Keys: family, dataset, metric (the blessing metric's name), value (its
+    Overall value), accuracy, params (Keras ``count_params``), saved_model_bytes
+    (the Trainer's exported SavedModel), blessed, wall_s (seconds).
+    """
+    import json
+
+    from pipeline.evaluation import blessing_metric
+
+    dataset = config.dataset_spec
+    metric = blessing_metric(dataset)
+    overall = (summary.metrics.get("Overall", {}) if summary else {})
+    params = None
+    if summary and summary.model_run_uri:
+        history = os.path.join(summary.model_run_uri, "history.json")
+        if os.path.isfile(history):
+            with open(history) as f:
+                params = json.load(f).get("params")
+    model_dir = os.path.join(summary.model_uri, "Format-Serving") if summary and summary.model_uri else None
+    return {"family": config.model, "dataset": dataset.name, "metric": metric,
+            "value": overall.get(metric),
+            "accuracy": overall.get("binary_accuracy", overall.get("sparse_categorical_accuracy")),
+            "params": params, "saved_model_bytes": _dir_bytes(model_dir),
+            "blessed": summary.blessed if summary else None, "wall_s": seconds}
+
+
+def format_comparison(rows: List[Dict[str, object]]) -> str:
+    """Side-by-side table of ``comparison_row`` dicts."""
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    lines = [f"{'family':<12} {'dataset':<16} {'metric':<28} {'value':>7} {'accuracy':>8} "
+             f"{'params':>9} {'SavedModel MB':>13} {'blessed':>7} {'wall s':>7}"]
+    for r in rows:
+        blessed = {None: "-", True: "yes", False: "no"}[r["blessed"]]
+        size = None if r["saved_model_bytes"] is None else r["saved_model_bytes"] / 1e6
+        lines.append(f"{r['family']:<12} {r['dataset']:<16} {r['metric']:<28} "
+                     f"{fmt(r['value'], '.4f'):>7} {fmt(r['accuracy'], '.4f'):>8} "
+                     f"{fmt(r['params'], 'd'):>9} {fmt(size, '.2f'):>13} {blessed:>7} "
+                     f"{r['wall_s']:7.0f}")
+    return "\n".join(lines)

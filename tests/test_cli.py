@@ -1,0 +1,91 @@
+"""Bad input to ``tfxp run``: one clear line on stderr, exit code 2, no
+traceback, and nothing already pushed is touched."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from pipeline import cli
+from serving.versions import list_versions, saved_model_digest
+from tests.taxi_rows import read_rows
+
+
+def _run(capsys, *argv):
+    code = cli.main(["run", *argv])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.fixture
+def taxi_csv(tmp_path):
+    from pipeline.datasets import taxi_csv_dir
+    path = tmp_path / "taxi.csv"
+    shutil.copy(os.path.join(taxi_csv_dir(), "data.csv"), path)
+    return path
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--model", "resnt"], "unknown model family 'resnt'; expected one of: dense, cnn, resnet, lstm, transformer"),
+    (["--dataset", "taxi"], "unknown dataset 'taxi'; expected one of: chicago_taxi"),
+    (["--model", "cnn", "--dataset", "chicago_taxi"], "model family 'cnn' takes image data"),
+    (["--csv", "/nonexistent/trips.csv"], "CSV path '/nonexistent/trips.csv' does not exist"),
+    (["--train-steps", "0"], "train_steps must be >= 1, got 0"),
+])
+def test_bad_names_and_paths_exit_2_with_one_line(capsys, tmp_path, argv, expected):
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), *argv)
+    assert code == 2
+    assert expected in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_empty_csv_is_rejected(capsys, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(empty))
+    assert code == 2 and f"CSV file '{empty}' is empty" in err
+
+
+def test_header_only_csv_is_rejected(capsys, tmp_path, taxi_csv):
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(taxi_csv.read_text().splitlines()[0] + "\n")
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(header_only))
+    assert code == 2 and "has a header but no data rows" in err
+
+
+def test_csv_without_label_column_is_rejected(capsys, tmp_path):
+    rows = read_rows(5)
+    columns = [c for c in rows[0] if c != "tips"]
+    path = tmp_path / "no_tips.csv"
+    path.write_text(",".join(columns) + "\n" + "\n".join(
+        ",".join(r[c] for c in columns) for r in rows) + "\n")
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(path))
+    assert code == 2 and "lacks the label column(s) ['tips']" in err
+
+
+def test_non_writable_workspace_is_rejected(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")  # a file where a folder is needed: not writable even for root
+    code, err = _run(capsys, "--workspace", str(blocker / "ws"))
+    assert code == 2 and f"workspace '{blocker / 'ws'}' is not writable" in err
+
+
+def test_bad_config_file_is_rejected(capsys, tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text('{"model": "dense", "learning_rat": 1}')
+    code, err = _run(capsys, "--config", str(bad))
+    assert code == 2 and "unknown config keys ['learning_rat']" in err
+
+
+def test_bad_input_leaves_pushed_models_untouched(capsys, dense_run):
+    config, _ = dense_run
+    before = {v: saved_model_digest(os.path.join(config.serving_base, str(v)))
+              for v in list_versions(config.serving_base)}
+    assert before
+    for argv in (["--model", "nope"], ["--csv", "/nonexistent.csv"]):
+        code, _ = _run(capsys, "--workspace", config.workspace, *argv)
+        assert code == 2
+    after = {v: saved_model_digest(os.path.join(config.serving_base, str(v)))
+             for v in list_versions(config.serving_base)}
+    assert after == before
