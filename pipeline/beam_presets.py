@@ -1,0 +1,139 @@
+"""Beam runner presets for the pipeline's Beam-based components.
+
+ExampleGen, StatisticsGen, Transform and Evaluator run their data processing
+on Beam; ``beam_pipeline_args`` decide where. The local default stays the
+DirectRunner in multi-processing mode (``pipeline.config.DEFAULT_BEAM_ARGS``).
+The presets below move that work to a cluster. Each preset holds the options
+that make the runner work with this project; the options that name *your*
+cluster (project, endpoint, ...) are required and come from ``--beam-arg``.
+Options given later win, so ``--beam-arg`` also overrides a preset's default.
+
+Presets (options as Beam 2.74 defines them in
+``apache_beam/options/pipeline_options.py``):
+
+- ``direct``: DirectRunner, one worker process per core. The local default.
+- ``dataflow``: Google Cloud Dataflow. Required: ``--project``, ``--region``,
+  ``--temp_location`` (a gs:// folder; derived from a gs:// pipeline root) and
+  ``--sdk_container_image`` (the pipeline image, which carries TFX and this
+  project's code, and Beam's ``/opt/apache/beam/boot`` entrypoint; filled in
+  from ``--image`` when compiling for Kubeflow). Runner v2 is required for
+  custom containers.
+- ``flink``: Beam's portable FlinkRunner talking to a running Beam Flink job
+  server. Required: ``--job_endpoint`` (host:port of the job server, 8099 by
+  default). SDK workers run as an EXTERNAL worker pool: a sidecar next to each
+  Flink task manager running the pipeline image with ``--worker_pool``
+  (listening on localhost:50000).
+- ``spark``: Beam's portable SparkRunner talking to a running Beam Spark job
+  server. Required: ``--job_endpoint``. Same EXTERNAL worker pool as ``flink``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from pipeline.config import DEFAULT_BEAM_ARGS
+
+# Beam SDK worker pool address for the portable runners: the sidecar that runs
+# ``<pipeline image> --worker_pool`` beside each Flink/Spark worker.
+WORKER_POOL_ADDRESS = "localhost:50000"
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamPreset:
+    """A documented set of Beam options for one runner.
+
+    Attributes:
+      name: what ``--beam-preset`` takes.
+      runner: the ``--runner`` value.
+      summary: one line for ``--help``.
+      args: options the preset always sets (overridable by later args).
+      required: option names (Beam ``dest`` names, e.g. ``temp_location``)
+        that must be non-empty once every argument is merged.
+    """
+    name: str
+    runner: str
+    summary: str
+    args: Tuple[str, ...] = ()
+    required: Tuple[str, ...] = ()
+
+
+_PORTABLE_WORKERS = ("--environment_type=EXTERNAL",
+                     f"--environment_config={WORKER_POOL_ADDRESS}")
+
+PRESETS: Dict[str, BeamPreset] = {p.name: p for p in (
+    BeamPreset("direct", "DirectRunner",
+               "local DirectRunner, one worker process per core (the default)",
+               args=DEFAULT_BEAM_ARGS),
+    BeamPreset("dataflow", "DataflowRunner",
+               "Google Cloud Dataflow with the pipeline image as SDK container",
+               args=("--runner=DataflowRunner", "--experiments=use_runner_v2"),
+               required=("project", "region", "temp_location", "sdk_container_image")),
+    BeamPreset("flink", "FlinkRunner",
+               "portable FlinkRunner via a Beam Flink job server (--job_endpoint)",
+               args=("--runner=FlinkRunner",) + _PORTABLE_WORKERS,
+               required=("job_endpoint",)),
+    BeamPreset("spark", "SparkRunner",
+               "portable SparkRunner via a Beam Spark job server (--job_endpoint)",
+               args=("--runner=SparkRunner",) + _PORTABLE_WORKERS,
+               required=("job_endpoint",)),
+)}
+
+
+def get_preset(name: str) -> BeamPreset:
+    """Raises ``ValueError`` naming the known presets for an unknown ``name``."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown Beam preset {name!r}; expected one of: "
+                         f"{', '.join(PRESETS)}") from None
+
+
+def preset_args(name: str, extra_args: Sequence[str] = (), *,
+                image: Optional[str] = None,
+                temp_root: Optional[str] = None) -> List[str]:
+    """The ``beam_pipeline_args`` of preset ``name`` plus ``extra_args``.
+
+    Args:
+      name: a key of ``PRESETS``.
+      extra_args: user options (``--key=value``), appended last so they win.
+      image: the pipeline image; becomes Dataflow's ``--sdk_container_image``.
+      temp_root: the pipeline root; a gs:// root gives Dataflow a default
+        ``--temp_location`` of ``<temp_root>/beam-tmp``.
+    Returns:
+      The merged argument list, validated with ``validate``.
+    Raises:
+      ValueError: unknown preset, or a required option is missing.
+    """
+    preset = get_preset(name)
+    args = list(preset.args)
+    if preset.runner == "DataflowRunner":
+        if image:
+            args.append(f"--sdk_container_image={image}")
+        if temp_root and temp_root.startswith("gs://"):
+            args.append(f"--temp_location={temp_root.rstrip('/')}/beam-tmp")
+    args.extend(extra_args)
+    validate(preset, args)
+    return args
+
+
+def validate(preset: BeamPreset, args: Sequence[str]) -> Dict[str, object]:
+    """Parses ``args`` as Beam ``PipelineOptions`` and checks them against ``preset``.
+
+    Returns:
+      ``PipelineOptions.get_all_options()`` of ``args``.
+    Raises:
+      ValueError: the runner differs from the preset's, or required options
+        are unset; the message names them.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(list(args)).get_all_options()
+    runner = options.get("runner") or "DirectRunner"
+    if runner != preset.runner:
+        raise ValueError(f"Beam preset {preset.name!r} runs on {preset.runner}, "
+                         f"but the arguments set --runner={runner}")
+    missing = [f"--{key}" for key in preset.required if not options.get(key)]
+    if missing:
+        raise ValueError(f"Beam preset {preset.name!r} needs {', '.join(missing)}; "
+                         f"pass them as --beam-arg=--OPTION=VALUE")
+    return options
