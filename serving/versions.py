@@ -16,11 +16,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import time
 import uuid
 from typing import List, Optional
 
 TMP_PREFIX = ".push-"
+# A temporary folder whose owner cannot be checked (another host) is taken
+# for abandoned once it has not changed for this long.
+STALE_AFTER_S = 3600.0
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
@@ -61,12 +65,51 @@ def _fsync_tree(path: str) -> None:
             os.close(fd)
 
 
+def _tmp_name() -> str:
+    """``.push-<host>-<pid>-<random>``: names the pushing process."""
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{TMP_PREFIX}{host}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _abandoned(base_path: str, name: str, now: float) -> bool:
+    """True when the temporary folder ``name``'s pushing process is gone.
+
+    The owner is known from the name on this host (its pid no longer runs);
+    for other hosts, or names without an owner, the folder must have been
+    untouched for ``STALE_AFTER_S``. A concurrent push's folder is never
+    taken, so two pushers cannot delete each other's work.
+    """
+    parts = name[len(TMP_PREFIX):].split("-")
+    host = socket.gethostname().replace("-", "_") or "host"
+    if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
+        return not _pid_alive(int(parts[1]))
+    try:
+        return now - os.path.getmtime(os.path.join(base_path, name)) > STALE_AFTER_S
+    except FileNotFoundError:
+        return False
+
+
 def clean_partial_pushes(base_path: str) -> List[str]:
-    """Removes temporary folders left by interrupted pushes; returns their names."""
+    """Removes temporary folders of interrupted pushes; returns their names.
+
+    Only abandoned ones (see ``_abandoned``): folders of pushes still running
+    in other processes are left alone.
+    """
     removed = []
+    now = time.time()
     if os.path.isdir(base_path):
         for name in os.listdir(base_path):
-            if name.startswith(TMP_PREFIX):
+            if name.startswith(TMP_PREFIX) and _abandoned(base_path, name, now):
                 shutil.rmtree(os.path.join(base_path, name), ignore_errors=True)
                 removed.append(name)
     return removed
@@ -99,7 +142,7 @@ def push_atomically(model_dir: str, base_path: str,
     if versions and saved_model_digest(
             os.path.join(base_path, str(versions[-1]))) == digest:
         return versions[-1], False
-    tmp = os.path.join(base_path, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    tmp = os.path.join(base_path, _tmp_name())
     shutil.copytree(model_dir, tmp)
     _fsync_tree(tmp)
     while True:

@@ -1,0 +1,253 @@
+"""``tfxp serve`` and ``tfxp predict``.
+
+- ``serve``: starts ``serving.server`` on ``<workspace>/serving`` (one model
+  per subfolder, named after it) or on ``--model_config_file``; the server
+  flags are tensorflow_model_server's (``--port``, ``--rest_api_port``,
+  ``--file_system_poll_wait_seconds``, ``--enable_batching``, ...).
+- ``predict``: sends CSV rows (tabular), PNG files or IDX slices (images) or
+  lines of text (text) as ``tf.Example``s to a model's ``serving_default``
+  signature over gRPC (or REST with ``--rest``) and prints each input's top
+  classes with their label names and probabilities.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import os
+import struct
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+DEFAULT_GRPC_TARGET = "localhost:8500"
+DEFAULT_REST_URL = "http://localhost:8501"
+RAW_SIGNATURE = "serving_raw"  # its inputs name the raw features and their dtypes
+IDX_UBYTE = 0x08
+
+
+def register(subparsers) -> None:
+    """Adds ``serve`` and ``predict`` to ``tfxp``'s sub-command parsers."""
+    from pipeline.config import DEFAULT_WORKSPACE
+    from serving.server import add_server_flags
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    serve = subparsers.add_parser(
+        "serve", formatter_class=fmt,
+        help="serve the workspace's pushed models (TF Serving gRPC + REST protocol)")
+    serve.add_argument("--workspace", default=DEFAULT_WORKSPACE,
+                       help="workspace whose serving/ folder holds one folder per model")
+    add_server_flags(serve, models_required=False)
+    serve.set_defaults(func=cmd_serve)
+
+    predict = subparsers.add_parser(
+        "predict", formatter_class=fmt,
+        help="send CSV rows, images or text lines to a served model; print top classes")
+    predict.add_argument("--model", required=True, help="served model name, e.g. dense")
+    predict.add_argument("--server", default=DEFAULT_GRPC_TARGET, help="gRPC host:port")
+    predict.add_argument("--rest", action="store_true", help="use the REST API instead")
+    predict.add_argument("--rest-url", default=DEFAULT_REST_URL, help="REST base URL")
+    version = predict.add_mutually_exclusive_group()
+    version.add_argument("--version", type=int, help="model version (none: the latest)")
+    version.add_argument("--label", help="model version label")
+    predict.add_argument("--top", type=int, default=3, help="classes shown per input")
+    predict.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", help="CSV file with a header row (tabular models)")
+    source.add_argument("--png", nargs="+", help="28x28 greyscale PNG files (image models)")
+    source.add_argument("--idx", help="IDX image file, optionally .gz (e.g. fashion-mnist "
+                        "t10k-images-idx3-ubyte.gz)")
+    source.add_argument("--text", help="text file, one input per line (text models); "
+                        "'-' reads stdin")
+    predict.add_argument("--rows", default="0:5",
+                         help="slice START:END of CSV rows, IDX images or text lines")
+    predict.set_defaults(func=cmd_predict)
+
+
+# ------------------------------------------------------------------ serve
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline.cli import UsageError
+    from serving.deploy.generate import find_models, models_config
+    from serving.server import run_until_signal, server_from_args
+
+    config = None
+    if not args.model_config_file:
+        try:
+            models = find_models(os.path.join(args.workspace, "serving"))
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+        if not models:
+            raise UsageError(f"no model folders in {os.path.join(args.workspace, 'serving')!r}; "
+                             f"run the pipeline first")
+        config = models_config(models)
+    try:
+        server = server_from_args(args, config)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return run_until_signal(server)
+
+
+# ------------------------------------------------------------------ predict
+
+def _slice(spec: str) -> slice:
+    from pipeline.cli import UsageError
+
+    try:
+        start, _, end = spec.partition(":")
+        return slice(int(start or 0), int(end) if end else None)
+    except ValueError:
+        raise UsageError(f"--rows {spec!r}: expected START:END, e.g. 0:5") from None
+
+
+def read_idx(path: str) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, gzip allowed) as a uint8 ndarray.
+
+    Raises:
+      ValueError: not an unsigned-byte IDX file, or truncated.
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != IDX_UBYTE:
+        raise ValueError(f"{path!r} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path!r} is truncated: {body.size} bytes for shape {dims}")
+    return body.reshape(dims)
+
+
+def _image_examples(images: np.ndarray) -> List[Dict[str, Any]]:
+    from models import features as F
+
+    height, width, _ = F.IMAGE_SHAPE
+    if images.ndim != 3 or images.shape[1:] != (height, width):
+        raise ValueError(f"images must be {height}x{width} greyscale; got shape "
+                         f"{list(images.shape[1:])}")
+    return [{F.IMAGE_KEY: img.reshape(-1).astype(np.int64)} for img in images]
+
+
+def _png_examples(paths: Sequence[str]) -> List[Dict[str, Any]]:
+    import tensorflow as tf
+
+    images = []
+    for path in paths:
+        with open(path, "rb") as f:
+            try:
+                image = tf.io.decode_png(f.read(), channels=1).numpy()[..., 0]
+            except tf.errors.InvalidArgumentError:
+                raise ValueError(f"{path!r} is not a PNG file") from None
+        images.append(image)
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise ValueError(f"PNG files have different sizes: {sorted(shapes)}")
+    return _image_examples(np.stack(images))
+
+
+def _csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Dict[str, Any]]:
+    """CSV rows -> feature dicts, typed by the model's raw-feature dtypes
+    (``serving_raw`` inputs); empty cells are left out (missing)."""
+    from tensorflow.core.framework import types_pb2
+
+    with open(path, newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    examples = []
+    for number, row in list(enumerate(table))[rows]:
+        features: Dict[str, Any] = {}
+        for name, cell in row.items():
+            if cell is None or cell == "" or name is None:
+                continue
+            dtype = dtypes.get(name)
+            try:
+                if dtype == types_pb2.DT_STRING:
+                    features[name] = cell
+                elif dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
+                    features[name] = float(cell)
+                elif dtype is not None:
+                    features[name] = int(cell)
+                else:  # not a model input: keep its most natural type
+                    features[name] = _guess(cell)
+            except ValueError:
+                raise ValueError(f"{path}: row {number + 1}, column {name!r}: {cell!r} is "
+                                 f"not a valid {dtype and _dtype_name(dtype)}") from None
+        examples.append(features)
+    return examples
+
+
+def _dtype_name(dtype: int) -> str:
+    import tensorflow as tf
+    return tf.dtypes.as_dtype(dtype).name
+
+
+def _guess(cell: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell
+
+
+def _raw_dtypes(client, model: str, version, label) -> Dict[str, int]:
+    meta = client.get_model_metadata(model, version=version, label=label)
+    sigdef = meta.signature_defs.get(RAW_SIGNATURE)
+    return {k: v.dtype for k, v in sigdef.inputs.items()} if sigdef else {}
+
+
+def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
+    """One line per input: its ``top`` classes as ``label probability``."""
+    lines = []
+    for i in range(scores.shape[0]):
+        order = np.argsort(-scores[i])[:top]
+        names = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
+                 for c in classes[i]]
+        lines.append(f"#{i:<4} " + "  ".join(f"{names[j]} {scores[i, j]:.3f}" for j in order))
+    return lines
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.cli import EXIT_FAILED, UsageError
+    from serving.client import RestClient, ServingClient
+    from serving.errors import ServingError
+
+    if args.top < 1:
+        raise UsageError(f"--top must be >= 1, got {args.top}")
+    rows = _slice(args.rows)
+    client = (RestClient(args.rest_url, timeout=args.timeout) if args.rest
+              else ServingClient(args.server, timeout=args.timeout,
+                                 max_message_bytes=64 * 1024 * 1024))
+    try:
+        if args.csv:
+            examples = _csv_examples(args.csv, rows,
+                                     _raw_dtypes(client, args.model, args.version, args.label))
+        elif args.png:
+            examples = _png_examples(args.png)
+        elif args.idx:
+            examples = _image_examples(read_idx(args.idx)[rows])
+        else:
+            stream = sys.stdin if args.text == "-" else open(args.text, encoding="utf-8")
+            with stream:
+                lines = [line.rstrip("\n") for line in stream if line.strip()]
+            from models import features as F
+            examples = [{F.TEXT_KEY: line} for line in lines[rows]]
+        if not examples:
+            raise UsageError("no inputs selected (check --rows)")
+        outputs = client.predict(args.model, examples, version=args.version, label=args.label)
+    except (OSError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    except ServingError as err:
+        print(f"tfxp: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if hasattr(client, "close"):
+            client.close()
+    if "scores" not in outputs or "classes" not in outputs:
+        print(f"tfxp: error: model {args.model!r} returned {sorted(outputs)}; expected "
+              f"'classes' and 'scores'", file=sys.stderr)
+        return EXIT_FAILED
+    for line in format_top(outputs["classes"], outputs["scores"], args.top):
+        print(line)
+    return 0

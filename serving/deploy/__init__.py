@@ -1,0 +1,1 @@
+"""Deployment files for the real TensorFlow Serving (see README.md here)."""

@@ -1,0 +1,134 @@
+"""Status codes shared by the server and the clients, as TF Serving uses them.
+
+TF Serving returns ``absl::Status`` codes unchanged as gRPC codes
+(model_servers/grpc_status_util.cc: messages over 1024 bytes are cut and end
+in ``...TRUNCATED``) and maps them to HTTP statuses for REST
+(model_servers/http_server.cc, ``ToHTTPStatusCode``). Both tables live here so
+the server and both clients agree.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import grpc
+
+MAX_MESSAGE_CHARS = 1024  # grpc_status_util.cc kErrorMessageLimit
+
+# http_server.cc ToHTTPStatusCode, verbatim.
+HTTP_STATUS: Dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+# The reverse, for the REST client. 400 is ambiguous (INVALID_ARGUMENT,
+# FAILED_PRECONDITION, OUT_OF_RANGE); it reads as INVALID_ARGUMENT.
+CODE_FOR_HTTP: Dict[int, grpc.StatusCode] = {
+    200: grpc.StatusCode.OK, 499: grpc.StatusCode.CANCELLED,
+    400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ABORTED, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED, 500: grpc.StatusCode.INTERNAL,
+    501: grpc.StatusCode.UNIMPLEMENTED, 503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def code_from_number(number: int) -> grpc.StatusCode:
+    """``tensorflow.error.Code`` / ``tf.errors.OpError.error_code`` -> gRPC code.
+
+    The two enums share their numbers; an unknown number reads as UNKNOWN.
+    """
+    return _BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)
+
+
+def truncate(message: str) -> str:
+    """Cuts ``message`` like grpc_status_util.cc ToGRPCStatus."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        return message[:MAX_MESSAGE_CHARS] + "...TRUNCATED"
+    return message
+
+
+class ServingError(Exception):
+    """A request failed with a TF Serving status.
+
+    Attributes:
+      code: the ``grpc.StatusCode``.
+      message: the status message (what TF Serving would say).
+      http_status: the REST status code the server uses for ``code`` or, in
+        the REST client, the status the server answered with.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status if http_status is not None else HTTP_STATUS.get(code, 500)
+
+
+class NotFoundError(ServingError):
+    """Unknown model, or a version that is not available (NOT_FOUND)."""
+
+
+class InvalidArgumentError(ServingError):
+    """Malformed request: missing name, bad alias, dtype, shape (INVALID_ARGUMENT)."""
+
+
+class FailedPreconditionError(ServingError):
+    """E.g. an unknown signature on Predict (FAILED_PRECONDITION)."""
+
+
+class ResourceExhaustedError(ServingError):
+    """A message above the size limit (RESOURCE_EXHAUSTED)."""
+
+
+class UnavailableError(ServingError):
+    """Server unreachable or batch queue full (UNAVAILABLE); clients retry it."""
+
+
+class DeadlineExceededError(ServingError):
+    """The call's deadline passed (DEADLINE_EXCEEDED)."""
+
+
+_TYPED = {
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+}
+
+
+def make_error(code: grpc.StatusCode, message: str,
+               http_status: int | None = None) -> ServingError:
+    """The most specific ``ServingError`` subclass for ``code``."""
+    return _TYPED.get(code, ServingError)(code, message, http_status)
+
+
+def not_found(message: str) -> ServingError:
+    return make_error(grpc.StatusCode.NOT_FOUND, message)
+
+
+def invalid_argument(message: str) -> ServingError:
+    return make_error(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def failed_precondition(message: str) -> ServingError:
+    return make_error(grpc.StatusCode.FAILED_PRECONDITION, message)

@@ -1,0 +1,542 @@
+"""Which model versions are loaded, and how a request finds one.
+
+The server's model config is a ``ModelServerConfig`` (tensorflow_serving/
+config/model_server_config.proto), the same text proto ``tensorflow_model_server
+--model_config_file`` reads. ``ModelManager`` follows these TF Serving sources:
+
+- sources/storage_path/file_system_storage_path_source.cc: each base path is
+  polled every ``poll_seconds`` (``--file_system_poll_wait_seconds``, default
+  1 s); its integer-named children are the versions (``serving.versions.
+  list_versions``; any other name, our ``.push-*`` temporaries included, is
+  ignored); the version policy picks the aspired ones: ``latest{N}`` (default,
+  N >= 1), ``all``, ``specific{versions}``. A missing base path keeps what is
+  loaded.
+- core/aspired_versions_manager.cc with AvailabilityPreservingPolicy: aspired
+  versions load highest first; a version that is no longer aspired unloads only
+  once an aspired version is available (or none is aspired), so a model never
+  goes down during an update. A version whose load fails ends in state END
+  with its error (GetModelStatus shows it), is not retried while it stays
+  aspired, and the versions already serving keep serving.
+- core/basic_manager.cc and model_servers/server_core.cc for lookups: no
+  name -> INVALID_ARGUMENT "ModelSpec has no name specified."; unknown model
+  or version -> NOT_FOUND "Servable not found for request: Latest(name)" /
+  "Specific(name, v)"; unknown label -> INVALID_ARGUMENT "Unrecognized servable
+  version label: L". Labels may only point at available versions
+  (FAILED_PRECONDITION otherwise) unless
+  ``allow_version_labels_for_unavailable_models``.
+- model_servers/get_model_status_impl.cc for ``status``.
+
+Request data never becomes a path: a request names a model (a key of the
+config) and a version number or label (looked up), so no model name or label
+can reach outside the configured base paths.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.batching import Batcher, BatchingOptions
+from serving.errors import (ServingError, code_from_number, failed_precondition,
+                            invalid_argument, make_error, not_found)
+from serving.versions import list_versions
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "tensorflow"
+DEFAULT_TAGS = ("serve",)
+# START..END of get_model_status.proto ModelVersionStatus.State.
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+# What a model name may look like: it must fit the REST path segment
+# ``[^/:]+`` (http_rest_api_util.cc) and never be read as a path.
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+Arrays = Dict[str, np.ndarray]
+
+
+def read_signature_defs(export_dir: str,
+                        tags: Sequence[str] = DEFAULT_TAGS) -> Dict[str, meta_graph_pb2.SignatureDef]:
+    """The SignatureDefs of the meta graph tagged exactly ``tags``.
+
+    Reads ``saved_model.pb`` (or ``saved_model.pbtxt``) as protobuf only.
+
+    Raises:
+      ServingError: NOT_FOUND when no SavedModel file or no such meta graph
+        (TF's loader message), DATA_LOSS when the file does not parse.
+    """
+    pb, pbtxt = (os.path.join(export_dir, n) for n in ("saved_model.pb", "saved_model.pbtxt"))
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        if os.path.isfile(pb):
+            with open(pb, "rb") as f:
+                saved_model.ParseFromString(f.read())
+        elif os.path.isfile(pbtxt):
+            with open(pbtxt) as f:
+                text_format.Parse(f.read(), saved_model)
+        else:
+            raise not_found(f"Could not find SavedModel .pb or .pbtxt at supplied "
+                            f"export directory path: {export_dir}")
+    except ServingError:
+        raise
+    except Exception as err:  # noqa: BLE001 - protobuf raises several types
+        raise make_error(grpc.StatusCode.DATA_LOSS,
+                         f"Can't parse {export_dir} as SavedModel: {err}") from None
+    for meta_graph in saved_model.meta_graphs:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
+            return dict(meta_graph.signature_def)
+    raise not_found(f"Could not find meta graph def matching supplied tags: "
+                    f"{{ {' '.join(tags)} }}. To inspect available tag-sets in the "
+                    f"SavedModel, please use the SavedModel CLI: `saved_model_cli`")
+
+
+class Servable:
+    """One loaded version of a model: its SignatureDefs and callable signatures.
+
+    Attributes:
+      name, version, path: what was loaded from where.
+      signature_defs: ``{key: SignatureDef}`` exactly as in saved_model.pb.
+      functions: ``{key: ConcreteFunction}`` taking the input aliases as
+        keyword arguments and returning ``{output alias: Tensor}``.
+    """
+
+    def __init__(self, name: str, version: int, path: str,
+                 tags: Sequence[str] = DEFAULT_TAGS,
+                 batching: Optional[BatchingOptions] = None):
+        self.name, self.version, self.path = name, version, path
+        self.signature_defs = read_signature_defs(path, tags)
+        self._loaded = tf.saved_model.load(path, tags=list(tags))
+        self.functions = {key: self._loaded.signatures[key]
+                          for key in self._loaded.signatures.keys()}
+        self._batching = batching
+        self._batchers: Dict[tuple, Batcher] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def call(self, signature: str, inputs: Arrays) -> Arrays:
+        """Runs signature ``signature`` on ``{alias: array}``; batched if enabled.
+
+        Raises:
+          ServingError: TF's status for op errors (e.g. INVALID_ARGUMENT for a
+            malformed tf.Example), UNAVAILABLE when the batch queue is full.
+        """
+        if self._batching is None:
+            return self._call_now(signature, inputs)
+        key = (signature,) + tuple(sorted((k, v.dtype.str, v.shape[1:])
+                                          for k, v in inputs.items()))
+        with self._lock:
+            if self._closed:
+                raise make_error(grpc.StatusCode.UNAVAILABLE,
+                                 f"version {self.version} of {self.name} was unloaded")
+            batcher = self._batchers.get(key)
+            if batcher is None:
+                batcher = self._batchers[key] = Batcher(
+                    lambda batch: self._call_now(signature, batch), self._batching)
+        return batcher.submit(inputs)
+
+    def _call_now(self, signature: str, inputs: Arrays) -> Arrays:
+        try:
+            outputs = self.functions[signature](**inputs)
+        except tf.errors.OpError as err:
+            raise make_error(code_from_number(err.error_code), err.message) from None
+        except (TypeError, ValueError) as err:
+            raise invalid_argument(str(err)) from None
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    def close(self) -> None:
+        """Stops the batch threads; in-flight calls still finish (the
+        Servable object lives until its last reference is dropped)."""
+        with self._lock:
+            self._closed = True
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            batcher.stop()
+
+
+@dataclasses.dataclass
+class VersionState:
+    """What GetModelStatus reports for one version.
+
+    ``error`` is None or ``(grpc.StatusCode, message)`` of a failed load;
+    times are ``time.monotonic()`` seconds.
+    """
+    version: int
+    path: str
+    state: str = START
+    error: Optional[Tuple[grpc.StatusCode, str]] = None
+    aspired: bool = True
+    detected_at: float = dataclasses.field(default_factory=time.monotonic)
+    available_at: Optional[float] = None
+    load_seconds: Optional[float] = None
+
+
+def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelServerConfig:
+    """What ``--model_name``/``--model_base_path`` mean (main.cc)."""
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add()
+    model.name, model.base_path, model.model_platform = name, base_path, PLATFORM
+    return config
+
+
+def parse_config(text: str) -> model_server_config_pb2.ModelServerConfig:
+    """Parses a ``ModelServerConfig`` text proto (``--model_config_file``).
+
+    Raises:
+      ValueError: the text is not a ModelServerConfig.
+    """
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as err:
+        raise ValueError(f"not a ModelServerConfig text proto: {err}") from None
+    return config
+
+
+def validate_config(config: model_server_config_pb2.ModelServerConfig) -> None:
+    """Checks the config as server_core.cc does (ValidateModelConfigList,
+    GetPlatform, CreateAdapter) plus a model-name check of ours.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for a non-list config, duplicate or bad
+        names, relative base paths, a missing platform; FAILED_PRECONDITION
+        for a platform other than ``tensorflow``.
+    """
+    if config.WhichOneof("config") != "model_config_list":
+        raise invalid_argument("ServerModelConfig type not supported by "
+                               "HandleReloadConfigRequest. Only ModelConfigList is "
+                               "currently supported")
+    seen = set()
+    for model in config.model_config_list.config:
+        if model.name in seen:
+            raise invalid_argument(f"Illegal to list model {model.name} multiple times "
+                                   f"in config list")
+        seen.add(model.name)
+        if not MODEL_NAME_PATTERN.match(model.name):
+            raise invalid_argument(f"Illegal model name {model.name!r}: expected letters, "
+                                   f"digits, '_', '.', '-', not starting with '.' or '-'")
+        if not os.path.isabs(model.base_path):
+            raise invalid_argument(f"Expected model {model.name} to have an absolute path "
+                                   f"or URI; got base_path()={model.base_path}")
+        if not model.model_platform:
+            raise invalid_argument(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                f"ModelServerConfig::model_platform, model name is {model.name}")
+        if model.model_platform != PLATFORM:
+            raise failed_precondition(
+                f"PlatformConfigMap has no entry for platform {model.model_platform}")
+
+
+def aspired_versions(model: model_server_config_pb2.ModelConfig,
+                     available_on_disk: Iterable[int]) -> List[int]:
+    """The versions ``model``'s version policy wants, ascending.
+
+    Follows AspireLatestVersions / AspireAllVersions / AspireSpecificVersions
+    of file_system_storage_path_source.cc: ``latest`` serves the highest
+    ``max(num_versions, 1)``; ``specific`` serves the listed ones that exist.
+    """
+    versions = sorted(set(available_on_disk))
+    policy = model.model_version_policy
+    choice = policy.WhichOneof("policy_choice")
+    if choice == "all":
+        return versions
+    if choice == "specific":
+        wanted = set(policy.specific.versions)
+        return [v for v in versions if v in wanted]
+    n = max(policy.latest.num_versions, 1) if choice == "latest" else 1
+    return versions[-n:]
+
+
+class _Model:
+    def __init__(self, config: model_server_config_pb2.ModelConfig):
+        self.config = config
+        self.versions: Dict[int, VersionState] = {}
+        self.available: Dict[int, Servable] = {}  # replaced, never mutated
+        self.labels: Dict[str, int] = {}
+
+
+class ModelManager:
+    """Loads, serves and unloads the versions of the configured models.
+
+    Thread-safe: lookups read immutable snapshots; ``poll`` (the polling
+    thread, or a caller) is serialised by a lock.
+
+    Args:
+      config: a validated ``ModelServerConfig`` with a ``model_config_list``.
+      tags: meta graph tags to load (``--saved_model_tags``).
+      batching: server-side batching for every servable, or None.
+      allow_version_labels_for_unavailable_models: as the TF Serving flag.
+    """
+
+    def __init__(self, config: model_server_config_pb2.ModelServerConfig,
+                 tags: Sequence[str] = DEFAULT_TAGS,
+                 batching: Optional[BatchingOptions] = None,
+                 allow_version_labels_for_unavailable_models: bool = False):
+        validate_config(config)
+        self._tags = tuple(tags)
+        self._batching = batching
+        self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self._models: Dict[str, _Model] = {
+            m.name: _Model(m) for m in config.model_config_list.config}
+        self._config = config
+        self._poll_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def config(self) -> model_server_config_pb2.ModelServerConfig:
+        return self._config
+
+    def model_names(self) -> List[str]:
+        return sorted(self._models)
+
+    # ----- lookups (request path) -----
+
+    def servable(self, spec: model_pb2.ModelSpec) -> Servable:
+        """The servable a ``ModelSpec`` asks for (ServerCore::GetServableHandle).
+
+        Raises:
+          ServingError: INVALID_ARGUMENT (no name, unknown label), NOT_FOUND
+            (unknown model, or version not available).
+        """
+        name = spec.name
+        if not name:
+            raise invalid_argument("ModelSpec has no name specified.")
+        model = self._models.get(name)
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version_label":
+            labels = model.labels if model is not None else {}
+            if spec.version_label not in labels:
+                raise invalid_argument(
+                    f"Unrecognized servable version label: {spec.version_label}")
+            version: Optional[int] = labels[spec.version_label]
+        elif choice == "version":
+            version = spec.version.value
+        else:
+            version = None
+        available = model.available if model is not None else {}
+        if version is None:
+            if not available:
+                raise not_found(f"Servable not found for request: Latest({name})")
+            return available[max(available)]
+        servable = available.get(version)
+        if servable is None:
+            raise not_found(f"Servable not found for request: Specific({name}, {version})")
+        return servable
+
+    def status(self, spec: model_pb2.ModelSpec) -> List[VersionState]:
+        """Version states for GetModelStatus (get_model_status_impl.cc).
+
+        A label in ``spec`` is ignored, as in TF Serving: all versions are
+        reported unless a version number is given.
+
+        Raises:
+          ServingError: NOT_FOUND when the model or version has no state.
+        """
+        model = self._models.get(spec.name)
+        states = dict(model.versions) if model is not None else {}
+        if spec.WhichOneof("version_choice") == "version":
+            state = states.get(spec.version.value)
+            if state is None:
+                raise not_found(f"Could not find version {spec.version.value} of model "
+                                f"{spec.name}")
+            return [dataclasses.replace(state)]
+        if not states:
+            raise not_found(f"Could not find any versions of model {spec.name}")
+        return [dataclasses.replace(states[v]) for v in sorted(states)]
+
+    def version_state(self, name: str, version: int) -> Optional[VersionState]:
+        model = self._models.get(name)
+        state = model.versions.get(version) if model is not None else None
+        return dataclasses.replace(state) if state is not None else None
+
+    # ----- polling and loading -----
+
+    def start(self, poll_seconds: float) -> None:
+        """Polls once (loading what is there), then every ``poll_seconds``
+        in a daemon thread. ``poll_seconds <= 0`` polls only once, like TF
+        Serving's ``--file_system_poll_wait_seconds=0``.
+
+        Raises:
+          ServingError: a version label points at a version that is not
+            available (FAILED_PRECONDITION), as TF Serving fails at startup.
+        """
+        self.poll()
+        self._apply_labels(self._models)
+        if poll_seconds > 0:
+            self._thread = threading.Thread(target=self._poll_loop, args=(poll_seconds,),
+                                            daemon=True, name="version-poller")
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stops polling and unloads every version."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._poll_lock:
+            for model in self._models.values():
+                for version in list(model.available):
+                    self._unload(model, version)
+
+    def _poll_loop(self, poll_seconds: float) -> None:
+        while not self._stop.wait(poll_seconds):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - keep polling; the error is logged
+                log.exception("polling the model base paths failed")
+
+    def poll(self) -> None:
+        """One pass over every model: aspire, load, then unload."""
+        with self._poll_lock:
+            for model in list(self._models.values()):
+                if self._stop.is_set():
+                    return
+                self._poll_model(model)
+
+    def _poll_model(self, model: _Model) -> None:
+        base = model.config.base_path
+        if not os.path.isdir(base):
+            log.warning("Could not find base path %s for servable %s", base, model.config.name)
+            return
+        on_disk = list_versions(base)
+        aspired = set(aspired_versions(model.config, on_disk))
+        if not on_disk:
+            log.warning("No versions of servable %s found under base path %s",
+                        model.config.name, base)
+        with self._state_lock:
+            for version, state in model.versions.items():
+                if version not in aspired:
+                    state.aspired = False
+            for version in aspired:
+                state = model.versions.get(version)
+                if state is None or (state.state == END and not state.aspired):
+                    # New, or re-aspired after an unload: (re)load it.
+                    model.versions[version] = VersionState(
+                        version, os.path.join(base, str(version)))
+                else:
+                    state.aspired = True
+        # AvailabilityPreservingPolicy: load aspired versions, highest first ...
+        for version in sorted(aspired, reverse=True):
+            if self._stop.is_set():
+                return
+            if model.versions[version].state == START:
+                self._load(model, version)
+        # ... then unload what is no longer aspired, never dropping to zero
+        # available versions while an aspired one is not available.
+        while True:
+            unaspired = sorted(v for v in model.available if v not in aspired)
+            aspired_up = any(v in model.available for v in aspired)
+            if not unaspired or not (not aspired or aspired_up or len(unaspired) > 1):
+                break
+            self._unload(model, unaspired[0])
+
+    def _load(self, model: _Model, version: int) -> None:
+        state = model.versions[version]
+        state.state = LOADING
+        started = time.monotonic()
+        try:
+            servable = Servable(model.config.name, version, state.path, self._tags,
+                                self._batching)
+        except Exception as err:  # noqa: BLE001 - any load failure is reported
+            code = (err.code if isinstance(err, ServingError)
+                    else code_from_number(err.error_code) if isinstance(err, tf.errors.OpError)
+                    else grpc.StatusCode.UNKNOWN)
+            message = err.message if isinstance(err, (ServingError, tf.errors.OpError)) else (
+                f"{type(err).__name__}: {err}")
+            log.error("Loading servable: {name: %s version: %d} failed: %s",
+                      model.config.name, version, message)
+            with self._state_lock:
+                state.state, state.error = END, (code, message)
+                state.load_seconds = time.monotonic() - started
+            return
+        with self._state_lock:
+            model.available = {**model.available, version: servable}
+            state.state, state.available_at = AVAILABLE, time.monotonic()
+            state.load_seconds = state.available_at - started
+        log.info("Successfully loaded servable version {name: %s version: %d}",
+                 model.config.name, version)
+
+    def _unload(self, model: _Model, version: int) -> None:
+        with self._state_lock:
+            state = model.versions[version]
+            state.state = UNLOADING
+            servable = model.available[version]
+            model.available = {v: s for v, s in model.available.items() if v != version}
+        servable.close()
+        with self._state_lock:
+            state.state = END
+        log.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
+
+    # ----- config reload (ModelService.HandleReloadConfigRequest) -----
+
+    def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> None:
+        """Applies a new config like ServerCore::ReloadConfig.
+
+        Models no longer listed are unloaded; new models are loaded before this
+        returns; policies and labels of kept models are replaced (kept models
+        may not change base path here, as TF Serving reuses their source).
+
+        Raises:
+          ServingError: the config is invalid (see ``validate_config``), a new
+            model did not become available (UNKNOWN), or a label points at an
+            unavailable version (FAILED_PRECONDITION); on error, models
+            already loaded keep serving.
+        """
+        validate_config(config)
+        with self._poll_lock:
+            models = dict(self._models)
+            new_names = []
+            for model_config in config.model_config_list.config:
+                existing = models.get(model_config.name)
+                if existing is None:
+                    models[model_config.name] = _Model(model_config)
+                    new_names.append(model_config.name)
+                else:
+                    if existing.config.base_path != model_config.base_path:
+                        # A changed base path behaves like remove + add.
+                        models[model_config.name] = _Model(model_config)
+                        new_names.append(model_config.name)
+                        self._unload_all(existing)
+                    else:
+                        existing.config = model_config
+            listed = {m.name for m in config.model_config_list.config}
+            for name in [n for n in models if n not in listed]:
+                self._unload_all(models.pop(name))
+            self._models = models
+            self._config = config
+            for model in models.values():
+                self._poll_model(model)
+        failed = [n for n in new_names if not self._models[n].available]
+        if failed:
+            raise make_error(grpc.StatusCode.UNKNOWN,
+                             f"Some models did not become available: {sorted(failed)}")
+        self._apply_labels(self._models)
+
+    def _unload_all(self, model: _Model) -> None:
+        for version in list(model.available):
+            self._unload(model, version)
+
+    def _apply_labels(self, models: Dict[str, _Model]) -> None:
+        """ServerCore::UpdateModelVersionLabelMap."""
+        new_labels = {}
+        for name, model in models.items():
+            labels = {}
+            for label, version in model.config.version_labels.items():
+                if not self._allow_unavailable_labels and version not in model.available:
+                    raise failed_precondition(
+                        f"Request to assign label to version {version} of model {name}, "
+                        f"which is not currently available for inference")
+                labels[label] = version
+            new_labels[name] = labels
+        for name, labels in new_labels.items():
+            models[name].labels = labels
