@@ -11,17 +11,22 @@ Signatures (TF Serving conventions, see tensorflow_serving/apis/*.proto):
   ``scores`` float32 ``[N, C]`` class probabilities, ``classes`` string
   ``[N, C]`` label names, ``class_ids`` int64 ``[N]`` argmax, ``top_class``
   string ``[N]``, and for binary tasks ``probability`` float32 ``[N]`` of class
-  1. Its method name is ``tensorflow/serving/classify`` so that the Classify
-  RPC works on real TF Serving too (``tf.saved_model.save`` can only write
-  ``predict``; ``mark_classify_signature`` rewrites it).
+  1. It is for Predict: TF Serving's Classify rejects it, since
+  classifier.cc PreProcessClassification allows only one or two outputs.
+- ``classification``: the Classify RPC's signature: ``inputs`` as above ->
+  ``classes`` and ``scores`` only, method ``tensorflow/serving/classify``
+  (``tf.saved_model.save`` can only write ``predict``;
+  ``mark_classify_signature`` rewrites it).
 - ``serving_raw``: the same outputs from raw values (see ``raw_signature``).
 - ``transform_features``: serialized examples -> transformed features, for TFMA.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import tempfile
 from typing import Any, Dict, List
 
 import tensorflow as tf
@@ -38,9 +43,14 @@ from models.registry import ModelFamily, get_family
 from pipeline.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
+CLASSIFICATION_SIGNATURE = "classification"  # what the Classify RPC should name
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
 HISTORY_FILE = "history.json"
+WEIGHTS_FILE = "weights.h5"
+CHECKPOINT_DIR = "checkpoints"  # per-epoch weights, under model_run_dir
+BACKUP_DIR = "backup"  # BackupAndRestore state, see ``backup_dir``
+MAX_STEPS_BETWEEN_BACKUPS = 100
 
 
 def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
@@ -53,11 +63,32 @@ def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
     Returns:
       ``tf.data.Dataset`` of ``({name: [B, ...]}, label int64 [B])``.
     """
-    return data_accessor.tf_dataset_factory(
+    dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
                                        label_key=F.TRANSFORMED_LABEL),
-        tft_output.transformed_metadata.schema).repeat().prefetch(tf.data.AUTOTUNE)
+        tft_output.transformed_metadata.schema)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = shard_policy(
+        file_pattern, cluster_workers())
+    return dataset.with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def shard_policy(file_pattern: List[str], workers: int
+                 ) -> tf.data.experimental.AutoShardPolicy:
+    """How ``MultiWorkerMirroredStrategy`` splits the input among ``workers``.
+
+    FILE (each worker reads its own files) when there are at least as many
+    files as workers; otherwise DATA (every worker reads all files and keeps
+    its share of the batches), since Transform may write a single shard and
+    FILE would then leave workers without data. OFF for one worker, where
+    ``MirroredStrategy`` splits each batch across local replicas instead.
+    """
+    policy = tf.data.experimental.AutoShardPolicy
+    if workers <= 1:
+        return policy.OFF
+    files = [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
+    return policy.FILE if len(files) >= workers else policy.DATA
 
 
 def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
@@ -148,7 +179,12 @@ class ServingModule(tf.Module):
         transform = tf.function(
             lambda examples: self.tft_layer(tf.io.parse_example(examples, self._raw_spec)),
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        classify = tf.function(
+            lambda inputs: {k: v for k, v in self.outputs(tf.io.parse_example(
+                inputs, self._serving_spec)).items() if k in ("classes", "scores")},
+            input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
         return {"serving_default": serve.get_concrete_function(),
+                CLASSIFICATION_SIGNATURE: classify.get_concrete_function(),
                 "serving_raw": self.raw_signature(),
                 "transform_features": transform.get_concrete_function()}
 
@@ -173,7 +209,9 @@ class ServingModule(tf.Module):
             return tf.function(raw).get_concrete_function(
                 tf.TensorSpec(None, tf.float32, name="images"))
         if self._modality == TEXT:
-            return tf.function(lambda text: self.outputs({F.TEXT_KEY: text})
+            # [N] -> the schema's shape ([N, 1]), as parse_example would give.
+            spec = self._serving_spec[F.TEXT_KEY]
+            return tf.function(lambda text: self.outputs({F.TEXT_KEY: _dense_to_raw(text, spec)})
                                ).get_concrete_function(
                 tf.TensorSpec([None], tf.string, name="text"))
         specs = self._serving_spec
@@ -209,6 +247,58 @@ def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
     module = ServingModule(model, tft_output, dataset)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     mark_classify_signature(export_dir)
+    mark_classify_signature(export_dir, CLASSIFICATION_SIGNATURE)
+
+
+def backup_dir(fn_args: tfx.components.FnArgs, global_batch: int) -> str:
+    """Where ``BackupAndRestore`` keeps the training state of this training.
+
+    TFX gives every Trainer execution a fresh ``model_run_dir``
+    (``<pipeline_root>/Trainer/model_run/<execution id>``), so a Trainer
+    restarted after a crash would never find its predecessor's checkpoint
+    there. The backup lives instead at
+    ``<pipeline_root>/Trainer/backup/<fingerprint>``: a sibling of
+    ``model_run`` that is stable across executions, keyed by a SHA-256 (16
+    hex chars) of everything that decides the training: train/eval files
+    (their URIs name the Transform execution that wrote them), transform
+    graph, steps, global batch and ``custom_config`` (family, hparams, code
+    version). A rerun with the same inputs resumes; any other training starts
+    from step 0 in its own folder. Keras deletes the folder once ``fit``
+    completes. (On Kubeflow, artefact URIs are per run, so resuming works
+    across retries of the task within one run.)
+    """
+    key = json.dumps({
+        "train_files": sorted(fn_args.train_files), "eval_files": sorted(fn_args.eval_files),
+        "transform_output": fn_args.transform_output, "train_steps": fn_args.train_steps,
+        "eval_steps": fn_args.eval_steps, "global_batch": global_batch,
+        "custom_config": fn_args.custom_config or {}}, sort_keys=True, default=str)
+    node_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+    return os.path.join(node_root, BACKUP_DIR,
+                        hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def backup_every(steps_per_epoch: int, config: Dict[str, Any]) -> int:
+    """Steps between backups: ``custom_config['checkpoint_steps']``, else at
+    least 4 per epoch and at most ``MAX_STEPS_BETWEEN_BACKUPS`` steps lost."""
+    if config.get("checkpoint_steps"):
+        return int(config["checkpoint_steps"])
+    return max(1, min(MAX_STEPS_BETWEEN_BACKUPS, steps_per_epoch // 4))
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Records the optimizer's step when ``fit`` starts (after
+    ``BackupAndRestore`` restored it, so it must come later in the callback
+    list) and how many steps this ``fit`` ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.initial_step, self.steps_run = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.initial_step = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_run += 1
 
 
 def is_chief(tf_config: str | None = None) -> bool:
@@ -234,9 +324,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     optional ``hparams`` overrides, ``epochs``, ``per_replica_batch``.
     Train/eval steps come from ``fn_args`` (global batches).
 
-    Writes the SavedModel to ``fn_args.serving_model_dir`` (chief only),
-    TensorBoard logs and ``history.json`` (per-epoch Keras metrics) to
-    ``fn_args.model_run_dir``.
+    Writes the SavedModel to ``fn_args.serving_model_dir``, TensorBoard logs,
+    per-epoch weight checkpoints (``checkpoints/``) and ``history.json``
+    (per-epoch Keras metrics, ``initial_step``/``steps_run``) to
+    ``fn_args.model_run_dir``. Training state is backed up every
+    ``backup_every`` steps to ``backup_dir``; a Trainer restarted after a
+    crash resumes from the last backup instead of step 0.
+
+    Under ``MultiWorkerMirroredStrategy`` (several workers in ``TF_CONFIG``)
+    every worker runs this with the same, shared ``model_run_dir`` and
+    ``serving_model_dir``; only the chief writes there. Keras' callbacks send
+    the other workers' logs and checkpoints to temporary folders and delete
+    them; their SavedModel goes to a local temporary folder that is deleted,
+    because saving may run collective ops that every worker must join (TF's
+    multi-worker Keras guide).
     """
     config = fn_args.custom_config or {}
     family = get_family(config["family"])
@@ -259,11 +360,32 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     print(f"[trainer] family={family.name} dataset={dataset.name} "
           f"replicas={strategy.num_replicas_in_sync} global_batch={global_batch} "
           f"steps={steps_per_epoch}x{epochs}", flush=True)
+    backup = backup_dir(fn_args, global_batch)
+    steps = StepCounter()
+    callbacks = [
+        # First, so that the callbacks after it see the restored state.
+        keras.callbacks.BackupAndRestore(
+            backup, save_freq=backup_every(steps_per_epoch, config)),
+        steps,
+        keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"),
+                                    update_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(fn_args.model_run_dir, CHECKPOINT_DIR, "epoch-{epoch:03d}"),
+            save_weights_only=True)]
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_data=eval_ds, validation_steps=eval_steps, verbose=2,
-        callbacks=[keras.callbacks.TensorBoard(
-            log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch")])
+        callbacks=callbacks)
+    if steps.initial_step:
+        print(f"[trainer] resumed from step {steps.initial_step} ({backup}), "
+              f"ran {steps.steps_run} more", flush=True)
+    if not is_chief():
+        export_dir = tempfile.mkdtemp(prefix="tfxp-worker-export-")
+        try:
+            export_serving_model(model, tft_output, dataset, export_dir)
+        finally:
+            tf.io.gfile.rmtree(export_dir)
+        return
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"history": {k: [float(v) for v in vals]
@@ -271,6 +393,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                    "params": model.count_params(),
                    "replicas": strategy.num_replicas_in_sync,
                    "global_batch": global_batch,
-                   "workers": cluster_workers()}, f)
-    if is_chief():
-        export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)
+                   "workers": cluster_workers(),
+                   "hparams": hparams,
+                   # Crash recovery: the step fit resumed from, and steps run.
+                   "initial_step": steps.initial_step,
+                   "steps_run": steps.steps_run}, f)
+    # Weights beside the hparams let tests and tools rebuild the exact Keras
+    # model without going through the serving signatures.
+    model.save_weights(os.path.join(fn_args.model_run_dir, WEIGHTS_FILE))
+    export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)

@@ -1,8 +1,10 @@
 """``tfxp``: the command line.
 
 Sub-commands:
-  run      run the pipeline locally (ingest -> ... -> push) and print a summary
+  run      run the pipeline locally (ingest -> ... -> push), print a summary,
+           write the HTML report and the log into the workspace
   status   list recorded pipeline runs from MLMD
+  report   write a run's HTML report, or a page comparing several runs
 
 Bad input (unknown family or dataset, missing/empty CSV, CSV without the label
 columns, non-writable workspace, bad config file) is reported on one line with
@@ -84,7 +86,13 @@ def config_from_args(args: argparse.Namespace):
         "max_metric_drop": args.max_metric_drop,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if args.beam_arg:
+    if args.beam_preset:
+        from pipeline.beam_presets import preset_args
+        try:
+            config.beam_pipeline_args = preset_args(args.beam_preset, args.beam_arg or [])
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    elif args.beam_arg:
         config.beam_pipeline_args = list(args.beam_arg)
     if args.no_cache:
         config.enable_cache = False
@@ -98,22 +106,72 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+ALL_FAMILIES = "all"
+
+
+def _run_one(config):
+    """Runs one pipeline and prints its summary; returns (exit code, summary, seconds)."""
+    import time
+
     from pipeline import mlmd
     from pipeline.local_runner import PipelineFailed, run_local
 
     print(f"running {config.pipeline_name}: family={config.model} "
           f"dataset={config.dataset_spec.name} workspace={config.workspace}", flush=True)
+    start = time.perf_counter()
     try:
         summary = run_local(config)
     except PipelineFailed as err:
         if err.summary is not None:
             print(mlmd.format_summary(err.summary))
+            _report_after_run(config.workspace, err.summary.run_id)
         print(f"tfxp: error: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    print(mlmd.format_summary(summary))
-    return 0 if summary.ok else EXIT_FAILED
+        return EXIT_FAILED, err.summary, time.perf_counter() - start
+    print(mlmd.format_summary(summary), flush=True)
+    _report_after_run(config.workspace, summary.run_id)
+    return (0 if summary.ok else EXIT_FAILED), summary, time.perf_counter() - start
+
+
+def _report_after_run(workspace: str, run_id: str) -> None:
+    """Writes the run's HTML report and prints where it and the log are; a
+    report that cannot be written is a warning, never a failed run."""
+    from pipeline import report
+
+    log = os.path.join(workspace, "logs", f"{run_id}.log")
+    if os.path.isfile(log):
+        print(f"  log: {log}")
+    try:
+        print(f"  report: {report.write_report(workspace, run_id)}", flush=True)
+    except Exception as err:  # noqa: BLE001 - the run itself is done
+        print(f"tfxp: warning: report of run {run_id} not written: "
+              f"{type(err).__name__}: {err}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.model != ALL_FAMILIES:
+        return _run_one(config_from_args(args))[0]
+    from models.registry import FAMILIES
+    from pipeline import mlmd
+
+    if args.dataset:
+        raise UsageError("--model all runs each family on its default dataset; "
+                         "drop --dataset")
+    rows, worst, run_ids = [], 0, []
+    for family in FAMILIES:
+        args.model = family
+        config = config_from_args(args)
+        code, summary, seconds = _run_one(config)
+        worst = max(worst, code)
+        rows.append(mlmd.comparison_row(config, summary, seconds))
+        run_ids += [summary.run_id] if summary is not None else []
+    print(mlmd.format_comparison(rows))
+    if run_ids:
+        from pipeline import report
+        try:
+            print(f"comparison: {report.write_comparison(config.workspace, run_ids)}")
+        except Exception as err:  # noqa: BLE001 - the runs themselves are done
+            print(f"tfxp: warning: comparison page not written: {err}", file=sys.stderr)
+    return worst
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -129,12 +187,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         except KeyError as err:
             raise UsageError(str(err.args[0])) from None
         return 0
-    print(f"{'run id':<28} {'pipeline':<28} {'state':<8} {'blessed':<8} pushed")
-    for pipeline, run_id in mlmd.list_runs(store):
-        s = mlmd.run_summary(store, run_id, with_metrics=False)
-        blessed = {None: "-", True: "yes", False: "no"}[s.blessed]
-        print(f"{run_id:<28} {pipeline:<28} {'ok' if s.ok else 'FAILED':<8} "
-              f"{blessed:<8} {s.pushed_version or '-'}")
+    print(mlmd.format_status([mlmd.run_summary(store, run_id)
+                              for _, run_id in mlmd.list_runs(store)]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline import report
+
+    try:
+        if args.compare:
+            print(report.write_comparison(args.workspace, args.compare))
+        else:
+            print(report.write_report(args.workspace, args.run))
+    except (FileNotFoundError, LookupError, ValueError) as err:
+        raise UsageError(str(err.args[0]) if err.args else str(err)) from None
     return 0
 
 
@@ -151,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline locally")
-    run.add_argument("--model", help=f"model family: {', '.join(FAMILIES)} "
-                     "(default: dense)")
+    run.add_argument("--model", help=f"model family: {', '.join(FAMILIES)}, or "
+                     f"{ALL_FAMILIES} for one pipeline each (default: dense)")
     run.add_argument("--dataset", help=f"dataset: {', '.join(DATASETS)} "
                      "(default: the family's)")
     run.add_argument("--workspace", help=f"workspace folder (default: {DEFAULT_WORKSPACE})")
@@ -162,8 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-steps", type=int, help="training steps, global batches "
                      "(default: the family's)")
     run.add_argument("--eval-steps", type=int, help="evaluation steps (default: the family's)")
-    run.add_argument("--epochs", type=int, help="epochs the steps are split into")
-    run.add_argument("--batch", type=int, help="per-replica batch size")
+    run.add_argument("--epochs", type=int, help="epochs the steps are split into "
+                     "(default: the family's)")
+    run.add_argument("--batch", type=int, help="per-replica batch size "
+                     "(default: the family's)")
     run.add_argument("--threshold", type=float,
                      help="lower bound on AUC (binary) / accuracy (multi-class) "
                      "for blessing (default: the family's)")
@@ -172,9 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", action="append",
                      help=f"Beam pipeline option, repeatable (default: "
                      f"{' '.join(DEFAULT_BEAM_ARGS)})")
-    run.add_argument("--no-cache", action="store_true", help="re-execute every component")
-    run.add_argument("--config", help="config.json of an earlier run to repeat "
-                     "(flags given override it)")
+    from pipeline.beam_presets import PRESETS
+    run.add_argument("--beam-preset", choices=sorted(PRESETS),
+                     help="Beam runner preset (pipeline/beam_presets.py); --beam-arg "
+                     "options are added after it (default: none, see --beam-arg)")
+    run.add_argument("--no-cache", action="store_true", help="re-execute every component "
+                     "(default: reuse cached outputs)")
+    run.add_argument("--config", help="config.json of an earlier run to repeat, e.g. "
+                     "workspace/runs/<run id>/config.json; flags given override it "
+                     "(default: none)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="list pipeline runs recorded in MLMD",
@@ -182,6 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace folder")
     status.add_argument("--run", help="show one run in detail")
     status.set_defaults(func=cmd_status)
+
+    rep = sub.add_parser("report", help="write a run's HTML report (or compare runs)",
+                         formatter_class=fmt,
+                         description="Writes <workspace>/reports/<run id>/index.html "
+                         "and its PNGs; `run` does this after every run.")
+    rep.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace folder")
+    rep.add_argument("--run", help="run id (see `tfxp status`); None means the latest run")
+    rep.add_argument("--compare", nargs="+", metavar="RUN_ID",
+                     help="write one side-by-side page of these runs instead, under "
+                     "<workspace>/reports/compare-<hash>/")
+    rep.set_defaults(func=cmd_report)
+    from serving.cli import register as register_serving
+    register_serving(sub)
+    from kubeflow.cli import register as register_kubeflow
+    register_kubeflow(sub)
     return parser
 
 

@@ -28,7 +28,8 @@ class DatasetSpec:
     """A dataset the pipeline can ingest.
 
     Attributes:
-      name: registry key, also the TFDS builder name where ``source == 'tfds'``.
+      name: registry key; where ``source == 'tfds'``,
+        ``components.tfds_builders.tfds_name(name)`` is its TFDS builder name.
       modality: one of ``MODALITIES``; selects the ``preprocessing_fn``.
       source: ``'csv'`` (CsvExampleGen) or ``'tfds'`` (TFDS ExampleGen).
       label_names: class names, index = class id; ``len`` = number of classes.

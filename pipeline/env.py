@@ -7,7 +7,10 @@ Import this module first in every entry point (CLI, tests, module file).
   saving an LSTM with dropout raises "untracked resource" (see shared/STACK.md).
 - ``TF_CPP_MIN_LOG_LEVEL=3`` and warning filters keep third-party noise
   (google-api-core's Python-version FutureWarnings, TF's C++ info logs) out of
-  the user's face. ``quiet(False)`` (the CLI's ``--verbose``) shows it again.
+  the user's face. ``quiet(False)`` (the CLI's ``--verbose``) shows it again,
+  provided it runs before TensorFlow is imported (the CLI imports TF lazily).
+- During a pipeline run, ``pipeline.runlog`` routes third-party log records
+  to the run's log file and, unless verbose, only ERRORs to the console.
 """
 import logging
 import os
@@ -18,6 +21,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TF 2.16 prints at import on machines without CUDA; real failures still
 # surface as Python exceptions.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_verbose = False
 
 _NOISY_WARNINGS = (
     (FutureWarning, r".*[Pp]ython version.*"),
@@ -34,17 +38,31 @@ def quiet(enabled: bool = True) -> None:
       enabled: True filters them (the default); False restores Python's
         default warning behaviour and TF's INFO logs, for ``--verbose``.
     """
+    global _verbose
+    _verbose = not enabled
     if not enabled:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         warnings.resetwarnings()
+        for name in ("absl", "apache_beam", "tensorflow", "google"):
+            logging.getLogger(name).setLevel(logging.INFO)
         return
     for category, pattern in _NOISY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
     # Also hide them in Beam worker subprocesses, which inherit the environment.
+    # The setuptools message comes from the wheel TFX builds of the module
+    # file (``setup.py bdist_wheel`` in a subprocess).
     os.environ.setdefault(
-        "PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+        "PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning,"
+        "ignore:setup.py install is deprecated")
+    # Their WARNINGs are deprecation notices and TFX internals (e.g. TF's
+    # "tf_record_iterator is deprecated" on every TFMA load); ERRORs still show.
     for name in ("absl", "apache_beam", "tensorflow", "google"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def is_verbose() -> bool:
+    """True after ``quiet(False)`` (the CLI's ``--verbose``)."""
+    return _verbose
 
 
 quiet(True)

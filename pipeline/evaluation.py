@@ -36,14 +36,19 @@ def eval_config(dataset: DatasetSpec, lower_bound: float,
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
             absolute={"value": -max(max_metric_drop, _EPSILON)}))
+    # The plots feed the run report (pipeline/report.py): the binary
+    # confusion matrix at 1000 thresholds gives ROC, PR and the matrix at 0.5;
+    # the multi-class one the class-by-class matrix at argmax.
     if binary:
         metrics = [tfma.MetricConfig(class_name="AUC", threshold=threshold),
                    tfma.MetricConfig(class_name="BinaryAccuracy"),
-                   tfma.MetricConfig(class_name="ExampleCount")]
+                   tfma.MetricConfig(class_name="ExampleCount"),
+                   tfma.MetricConfig(class_name="ConfusionMatrixPlot")]
     else:
         metrics = [tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
                                      threshold=threshold),
-                   tfma.MetricConfig(class_name="ExampleCount")]
+                   tfma.MetricConfig(class_name="ExampleCount"),
+                   tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
     slices = [tfma.SlicingSpec()]
     if dataset.modality == TABULAR:
         slices.append(tfma.SlicingSpec(feature_keys=[F.SLICE_FEATURE]))

@@ -9,7 +9,7 @@ from typing import Optional
 from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
-from pipeline import mlmd
+from pipeline import mlmd, recovery, runlog
 from pipeline.config import RunConfig
 from pipeline.pipeline import create_pipeline
 
@@ -22,11 +22,15 @@ class PipelineFailed(RuntimeError):
         self.summary = summary
 
 
-def run_local(config: RunConfig) -> mlmd.RunSummary:
+def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
     """Runs the whole pipeline for ``config`` and returns its MLMD summary.
 
+    ``component_options`` go to ``create_components`` (e.g. ``example_gen``).
+
     Also writes ``<workspace>/runs/<run id>/config.json`` so the run can be
-    repeated with ``run --config``.
+    repeated with ``run --config``, prints a start and a finish line per
+    component, and logs the run to ``<workspace>/logs/<run id>.log``
+    (``pipeline.runlog``).
 
     Raises:
       PipelineFailed: a component raised; the summary shows which.
@@ -36,24 +40,35 @@ def run_local(config: RunConfig) -> mlmd.RunSummary:
     workspace = os.path.abspath(config.workspace)
     os.makedirs(workspace, exist_ok=True)
     metadata_path = os.path.join(workspace, "metadata.sqlite")
-    pipeline = create_pipeline(
-        config,
-        pipeline_root=os.path.abspath(config.pipeline_root),
-        serving_base=os.path.abspath(config.serving_base),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path))
     known = set()
     if os.path.exists(metadata_path):
         known = {run for _, run in mlmd.list_runs(mlmd.open_store(metadata_path))}
     error = None
     started = time.time()
-    try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception as err:  # noqa: BLE001 - re-raised below with the summary
-        error = err
+    # run_lock: a crashed earlier run's RUNNING executions are marked FAILED.
+    with recovery.run_lock(workspace, config.pipeline_name, metadata_path) as stale, \
+            runlog.run_logging(os.path.join(workspace, "logs"), config.pipeline_name) as log:
+        for execution in stale:
+            print(f"[tfxp] {execution.component} of run {execution.run_id} was left "
+                  f"RUNNING by a process that died; marked FAILED", flush=True)
+        pipeline = create_pipeline(
+            config,
+            pipeline_root=os.path.abspath(config.pipeline_root),
+            serving_base=os.path.abspath(config.serving_base),
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                metadata_path),
+            **component_options)
+        log.progress.total = len(pipeline.components)
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as err:  # noqa: BLE001 - re-raised below with the summary
+            error = err
+            log.progress.failed(err)
     store = mlmd.open_store(metadata_path)
     new_runs = [run for name, run in mlmd.list_runs(store, config.pipeline_name)
                 if run not in known]
     summary = mlmd.run_summary(store, new_runs[-1]) if new_runs else None
+    log.finish(summary.run_id if summary is not None else None)
     if summary is not None:
         run_dir = os.path.join(workspace, "runs", summary.run_id)
         os.makedirs(run_dir, exist_ok=True)

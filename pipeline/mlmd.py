@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
@@ -54,6 +55,30 @@ class RunSummary:
     def seconds(self) -> float:
         return sum(c.seconds for c in self.components)
 
+    @property
+    def end_ms(self) -> int:
+        """Last component update, ms since the epoch (0 with no component)."""
+        return max((c.start_ms + int(c.seconds * 1000) for c in self.components), default=0)
+
+    @property
+    def wall_seconds(self) -> float:
+        """First component start to last component update, seconds."""
+        return (self.end_ms - self.start_ms) / 1000.0
+
+    @property
+    def state(self) -> str:
+        """``ok`` (every component COMPLETE or CACHED), ``failed`` (one FAILED
+        or CANCELED), ``running`` (one NEW or RUNNING: in progress, or its
+        process died), else ``empty`` (no component recorded)."""
+        states = {c.state for c in self.components}
+        if not states:
+            return "empty"
+        if states & {"FAILED", "CANCELED"}:
+            return "failed"
+        if states <= {"COMPLETE", "CACHED"}:
+            return "ok"
+        return "running"
+
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     """Opens the SQLite MLMD store at ``metadata_path`` (read/write).
@@ -99,13 +124,107 @@ def _outputs(store, execution_id: int):
     return store.get_artifacts_by_id(ids) if ids else []
 
 
+def _executions(store, run_id: str):
+    ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if ctx is None:
+        raise KeyError(f"no pipeline run {run_id!r} in MLMD")
+    return sorted(store.get_executions_by_context(ctx.id),
+                  key=lambda e: e.create_time_since_epoch)
+
+
+def run_outputs(store: metadata_store.MetadataStore,
+                run_id: str) -> Dict[str, Dict[str, metadata_store_pb2.Artifact]]:
+    """Output artefacts of the run: ``{component: {artifact type: artifact}}``
+    (e.g. ``["StatisticsGen"]["ExampleStatistics"].uri``); a cached component
+    lists the artefacts it reused. Raises ``KeyError`` for an unknown run."""
+    out: Dict[str, Dict[str, metadata_store_pb2.Artifact]] = {}
+    for execution in _executions(store, run_id):
+        arts = out.setdefault(_component_of(store, execution), {})
+        for artifact in _outputs(store, execution.id):
+            arts[store.get_artifact_types_by_id([artifact.type_id])[0].name] = artifact
+    return out
+
+
+def run_exec_properties(store: metadata_store.MetadataStore, run_id: str,
+                        component: str) -> Dict[str, object]:
+    """Execution properties of ``component`` in the run as Python values
+    (strings stay strings: TFX stores protos and dicts as JSON text).
+    Empty if the component has no execution. Raises ``KeyError`` for an
+    unknown run."""
+    for execution in _executions(store, run_id):
+        if _component_of(store, execution) == component:
+            props = {}
+            for name, value in list(execution.properties.items()) + list(
+                    execution.custom_properties.items()):
+                kind = value.WhichOneof("value")
+                props[name] = getattr(value, kind) if kind else None
+            return props
+    return {}
+
+
+def format_time(ms: int) -> str:
+    """ms since the epoch -> ``YYYY-MM-DD HH:MM:SS`` local time."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000.0))
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> ``45.2s``, ``3m07s`` or ``1h02m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_metric(value: float, name: str = "") -> str:
+    """A metric value as every report and listing shows it: 4 decimals, or
+    a whole number for counts (``name`` ``example_count`` or ``*_count``)."""
+    if name.endswith("_count") or name == "example_count":
+        return f"{value:.0f}"
+    return f"{value:.4f}"
+
+
+def headline_metrics(metrics: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """Overall metrics worth a one-line listing: all but ``example_count``
+    and the ``*_diff`` values against the baseline."""
+    return {k: v for k, v in sorted(metrics.get("Overall", {}).items())
+            if k != "example_count" and not k.endswith("_diff")}
+
+
+def format_status(summaries: List[RunSummary], width: int = 110) -> str:
+    """The ``status`` listing: one row per run (start, wall duration, state,
+    blessing, pushed version, headline metrics) and, under it, each
+    component's state wrapped to ``width`` columns."""
+    import textwrap
+
+    header = (f"{'RUN ID':<27} {'PIPELINE':<24} {'STARTED':<19} {'DURATION':>8} "
+              f"{'STATE':<7} {'BLESSED':<7} {'PUSHED':<11} METRICS")
+    lines = [header]
+    for s in summaries:
+        blessed = {None: "-", True: "yes", False: "no"}[s.blessed]
+        shown = " ".join(f"{k}={format_metric(v, k)}"
+                         for k, v in headline_metrics(s.metrics).items())
+        lines.append(f"{s.run_id:<27} {s.pipeline:<24} {format_time(s.start_ms):<19} "
+                     f"{format_duration(s.wall_seconds):>8} {s.state:<7} {blessed:<7} "
+                     f"{s.pushed_version or '-':<11} {shown or '-'}")
+        states = " ".join(f"{c.component}={c.state}" for c in s.components)
+        lines.extend(textwrap.wrap(states, width, initial_indent="    ",
+                                   subsequent_indent="    ", break_on_hyphens=False))
+    return "\n".join(lines)
+
+
 def load_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
     """TFMA metrics of one ModelEvaluation artefact, per slice, candidate model."""
     import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.view import util as view_util
 
-    result = tfma.load_eval_result(evaluation_uri)
+    # What tfma.load_eval_result does for metrics, without also decoding the
+    # plots (1000-threshold confusion matrices per slice and model).
     out: Dict[str, Dict[str, float]] = {}
-    for slice_key, metrics in result.slicing_metrics:
+    converted = (view_util.convert_metrics_proto_to_dict(p)
+                 for p in tfma.load_metrics(evaluation_uri))
+    for slice_key, metrics in filter(None, converted):
         name = tfma.slicer.stringify_slice_key(slice_key)
         values = {}
         for output in metrics.values():
@@ -160,13 +279,16 @@ def run_summary(store: metadata_store.MetadataStore, run_id: str,
 def format_summary(summary: RunSummary) -> str:
     """Human-readable multi-line summary (components, metrics, blessing, push)."""
     lines = [f"run {summary.run_id} ({summary.pipeline})"]
+    if summary.components:
+        lines.append(f"  started {format_time(summary.start_ms)}, took "
+                     f"{format_duration(summary.wall_seconds)}, state {summary.state}")
     lines.append(f"  {'component':<32} {'state':<9} {'seconds':>8}")
     for c in summary.components:
         lines.append(f"  {c.component:<32} {c.state:<9} {c.seconds:8.1f}")
     for slice_name, values in sorted(summary.metrics.items(),
                                      key=lambda kv: (kv[0] != "Overall", kv[0])):
         if slice_name == "Overall" or len(summary.metrics) <= 4:
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(values.items()))
+            shown = ", ".join(f"{k}={format_metric(v, k)}" for k, v in sorted(values.items()))
             lines.append(f"  metrics [{slice_name}]: {shown}")
     sliced = len([s for s in summary.metrics if s != "Overall"])
     if sliced and len(summary.metrics) > 4:

@@ -1,8 +1,11 @@
 """Assembles the TFX pipeline once; the local and Kubeflow runners both call it.
 
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform ->
-Trainer -> Evaluator (vs. the latest blessed model) -> Pusher (blessed only,
-atomic versions, see ``components.pusher``).
+ExampleGen -> StatisticsGen -> ImportSchemaGen (the curated schema) ->
+ExampleValidator -> DataGate (stops on anomalies, see ``components.data_gate``)
+-> Transform -> Trainer -> Evaluator (vs. the latest blessed model) ->
+InProcessInfraValidator (serves the candidate, see
+``components.infra_validator``) -> Pusher (blessed by both only, atomic
+versions, see ``components.pusher``).
 """
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ from typing import List, Optional
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
+from components import data_gate
 from components import pusher as atomic_pusher
-from pipeline import evaluation
+from components.infra_validator import InProcessInfraValidator
+from pipeline import evaluation, schemas
 from pipeline.config import RunConfig
 from pipeline.datasets import taxi_csv_dir
 
@@ -39,13 +44,18 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _local_abspath(path: str) -> str:
+    """Local paths made absolute; URIs (gs://, s3://) passed through unchanged."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def _example_gen(config: RunConfig):
     dataset = config.dataset_spec
     if dataset.source == "csv":
         output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
-        path = os.path.abspath(config.csv or taxi_csv_dir())
+        path = _local_abspath(config.csv or taxi_csv_dir())
         if os.path.isfile(path):
             # One file: its folder is the input base, its name the pattern.
             return tfx.components.CsvExampleGen(
@@ -53,31 +63,57 @@ def _example_gen(config: RunConfig):
                 input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
                     name="single_split", pattern=os.path.basename(path))]))
         return tfx.components.CsvExampleGen(input_base=path, output_config=output)
+    from components import tfds_builders
     from components.tfds_example_gen import TfdsExampleGen
-    return TfdsExampleGen(dataset_name=dataset.name,
-                          data_dir=os.path.abspath(os.path.join(config.data_dir, "tfds")))
+    # Offline builders read <data_dir>/<dataset> (scripts/get_data.sh) and are
+    # prepared into <data_dir>/tfds once; later runs reuse the prepared data.
+    return TfdsExampleGen(
+        dataset_name=tfds_builders.tfds_name(dataset.name),
+        data_dir=_local_abspath(os.path.join(config.data_dir, "tfds")),
+        manual_dir=tfds_builders.default_manual_dir(
+            _local_abspath(config.data_dir), dataset.name))
 
 
 def create_components(config: RunConfig, serving_base: str,
-                      module_file: str = MODULE_FILE) -> List:
+                      module_file: str = MODULE_FILE, *,
+                      train_args=None, eval_args=None,
+                      baseline: bool = True, schema_file: Optional[str] = None,
+                      example_gen=None, custom_validation: bool = True) -> List:
     """The pipeline's components, in topological order.
 
     Args:
       config: what to train and how.
       serving_base: the model's base path; versions land in integer folders.
       module_file: TFX module file with ``preprocessing_fn`` and ``run_fn``.
+      train_args, eval_args: Trainer ``TrainArgs``/``EvalArgs`` or a
+        ``RuntimeParameter`` holding their JSON (Kubeflow); None means the
+        config's step counts.
+      baseline: compare with the latest blessed model through a Resolver
+        node. False drops the Resolver (open-source KFP cannot run Resolver
+        nodes); the Evaluator then blesses on absolute thresholds only.
+      schema_file: the curated schema as the executor sees it (an in-image
+        path on Kubeflow); None means ``schemas/<dataset>/schema.pbtxt`` here.
+        Its cache digest is always taken from the local curated file.
+      example_gen: an ExampleGen to use instead of the dataset's (tests feed
+        hand-made TFRecords through ``ImportExampleGen``).
+      custom_validation: pass ``schemas/<dataset>/custom_validation.pbtxt``
+        to ExampleValidator. Kubeflow compiles with False: TFX 1.16 turns that
+        proto into a ``make_proto`` placeholder, which ``KubeflowV2DagRunner``
+        rejects ("Invalid placeholder for exec prop custom_validation_config").
     """
     dataset = config.dataset_spec
     version = code_version()
-    example_gen = _example_gen(config)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"])
+    example_gen = example_gen or _example_gen(config)
+    gate = data_gate.gate_components(
+        example_gen.outputs["examples"],
+        schema_file or schemas.schema_file(dataset.name),
+        schemas.custom_validation_config(dataset.name) if custom_validation else None,
+        schema_sha256=(None if schema_file is None else
+                       data_gate.file_sha256(schemas.schema_file(dataset.name))))
+    statistics_gen, schema_gen = gate["statistics_gen"], gate["schema_gen"]
+    example_validator, gate_node = gate["example_validator"], gate["data_gate"]
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=gate_node.outputs["validated_examples"],
         schema=schema_gen.outputs["schema"],
         module_file=module_file,
         custom_config={"modality": dataset.modality, "code_version": version})
@@ -86,34 +122,40 @@ def create_components(config: RunConfig, serving_base: str,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.resolved_train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.resolved_eval_steps),
+        train_args=(tfx.proto.TrainArgs(num_steps=config.resolved_train_steps)
+                    if train_args is None else train_args),
+        eval_args=(tfx.proto.EvalArgs(num_steps=config.resolved_eval_steps)
+                   if eval_args is None else eval_args),
         custom_config={**config.trainer_config(), "code_version": version})
-    model_resolver = tfx.dsl.Resolver(
+    resolvers = [tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id("latest_blessed_model_resolver")] if baseline else []
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=resolvers[0].outputs["model"] if resolvers else None,
         eval_config=evaluation.eval_config(
             dataset, config.resolved_threshold, config.max_metric_drop))
+    infra_validator = InProcessInfraValidator(
+        model=trainer.outputs["model"], examples=example_gen.outputs["examples"])
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_base)),
         custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)
-    return [example_gen, statistics_gen, schema_gen, example_validator, transform,
-            trainer, model_resolver, evaluator, pusher]
+    return [example_gen, statistics_gen, schema_gen, example_validator, gate_node, transform,
+            trainer, *resolvers, evaluator, infra_validator, pusher]
 
 
 def create_pipeline(config: RunConfig, *, pipeline_root: str, serving_base: str,
                     metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None,
-                    module_file: str = MODULE_FILE) -> tfx.dsl.Pipeline:
+                    module_file: str = MODULE_FILE,
+                    **component_options) -> tfx.dsl.Pipeline:
     """The one pipeline definition every runner compiles.
 
     Args:
@@ -123,11 +165,15 @@ def create_pipeline(config: RunConfig, *, pipeline_root: str, serving_base: str,
       metadata_connection_config: MLMD connection; None lets the orchestrator
         choose (Kubeflow provides its own).
       beam_pipeline_args: overrides ``config.beam_pipeline_args``.
+      component_options: ``train_args``, ``eval_args``, ``baseline``,
+        ``schema_file``, ``example_gen``, ``custom_validation`` of
+        ``create_components``.
     """
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
-        components=create_components(config, serving_base, module_file),
+        components=create_components(config, serving_base, module_file,
+                                     **component_options),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args if beam_pipeline_args is not None

@@ -18,7 +18,8 @@ from serving.versions import list_versions, saved_model_digest
 from tests.conftest import run_tiny_pipeline
 from tests.taxi_rows import read_rows, to_example
 
-ALL_COMPONENTS = {"CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+ALL_COMPONENTS = {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                  "DataGate",
                   "Transform", "Trainer", "latest_blessed_model_resolver",
                   "Evaluator", "Pusher"}
 
@@ -88,8 +89,8 @@ def test_second_run_with_unchanged_inputs_is_served_from_cache(dense_run):
               for v in list_versions(config.serving_base)}
     _, second = run_tiny_pipeline(config.workspace, "dense")
     states = {c.component: c.state for c in second.components}
-    for component in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                      "Transform", "Trainer"):
+    for component in ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                      "DataGate", "Transform", "Trainer"):
         assert states[component] == "CACHED", (component, states)
     # The Evaluator re-runs (its baseline is now the first run's model) and
     # blesses the identical model; the Pusher sees the bytes already served.
