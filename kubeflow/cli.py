@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Dict, List, Optional
 
-from pipeline.cli import UsageError
+from pipeline.cli import EXIT_FAILED, UsageError
 
 KFP_ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"  # kfp.Client's own variable
 
@@ -99,8 +100,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
                      enable_caching=False if args.no_cache else None)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - the server's answer, on one line
+        print(f"tfxp: error: submitting {args.package} to {args.host} failed: "
+              f"{_failure(err)}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"run {run.run_id}: {run.url}")
     return 0
+
+
+def _failure(err: Exception) -> str:
+    """One line saying why a request to the KFP API failed."""
+    status = getattr(err, "status", None)
+    if status is not None:  # kfp_server_api.ApiException: the server answered
+        body = " ".join(str(getattr(err, "body", "") or "").split())
+        return f"HTTP {status} {getattr(err, 'reason', '')}: {body[:300]}"
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def register(subparsers) -> None:

@@ -1,7 +1,8 @@
-"""Reading, writing and checking compiled PipelineSpecs.
+"""Reading, writing and checking compiled PipelineSpecs, and the names the
+runner, the CLI and ``submit`` share (run parameters, targets, GPU type).
 
 Light on purpose (protobuf, PyYAML and kfp-pipeline-spec only, no TFX), so
-that ``submit`` and the tests can use it without importing TensorFlow.
+that ``submit`` and ``tfxp --help`` need no TensorFlow import.
 """
 from __future__ import annotations
 

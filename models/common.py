@@ -1,8 +1,10 @@
 """Pieces every model family shares: compilation and the distribution strategy."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import threading
 from typing import Optional
 
 import tensorflow as tf
@@ -41,4 +43,26 @@ def make_strategy() -> tf.distribute.Strategy:
     if cluster_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+    return _mirrored_strategy([d.name for d in devices])
+
+
+# Every MirroredStrategy numbers its collective ops from the same keys (group
+# 1, instance 100, ...) and the TF runtime caches them per process, so the
+# second strategy of a process (a test session, several pipelines in one run)
+# all-reduces against the first one's cached shapes and fails with "Shape
+# mismatch in the collective instance 100" (tensorflow/tensorflow#62790).
+# Each strategy gets its own key range through the class attribute TF reads
+# at construction (``_collective_key_base``, the one TF's own tests set).
+_KEY_BASES = itertools.count(0, 1000)
+_KEY_LOCK = threading.Lock()
+
+
+def _mirrored_strategy(devices) -> tf.distribute.MirroredStrategy:
+    cls = tf.distribute.MirroredStrategy
+    with _KEY_LOCK:
+        default = cls._collective_key_base
+        cls._collective_key_base = next(_KEY_BASES)
+        try:
+            return cls(devices=devices)
+        finally:
+            cls._collective_key_base = default

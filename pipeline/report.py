@@ -668,10 +668,12 @@ def plot_comparison(rows: List[Dict[str, Any]], path: str) -> None:
     names = [r["label"] for r in rows]
     x = np.arange(len(rows))
     width = 0.4
-    quality.bar(x - width / 2, [r["value"] or 0.0 for r in rows], width,
-                label="blessing metric", color="#4c72b0")
-    quality.bar(x + width / 2, [r["accuracy"] or 0.0 for r in rows], width,
-                label="accuracy", color="#dd8452")
+    for offset, key, label, color in ((-width / 2, "value", "blessing metric", "#4c72b0"),
+                                      (width / 2, "accuracy", "accuracy", "#dd8452")):
+        bars = quality.bar(x + offset, [r[key] or 0.0 for r in rows], width, label=label,
+                           color=color)
+        quality.bar_label(bars, [mlmd.format_metric(r[key]) if r[key] is not None else "-"
+                                 for r in rows], fontsize=7, padding=2)
     quality.set_ylim(0, 1.05)
     quality.set_title("Quality (Overall)")
     quality.legend(fontsize=8, loc="lower right")

@@ -118,6 +118,10 @@ class ConsoleFilter:
       file (tfx/components/util/udf_utils.py runs it as a subprocess): from
       ``running bdist_wheel`` to its last line ``removing <tmp dir>`` on
       stdout, and ``warning: <cmd>: byte-compiling is disabled`` on stderr;
+    - pip's lines when Transform and Trainer install that wheel into a temp
+      folder (``Looking in indexes``, ``Processing .../_wheels/tfx_user_code_...``,
+      ``Installing collected packages: tfx-user-code-...``, ``Successfully
+      installed tfx-user-code-...``);
     - the XLA plugin-registration lines TF prints when it loads
       (``Unable to register cuDNN factory`` ...);
     - a blank line right after a dropped line.
@@ -128,6 +132,9 @@ class ConsoleFilter:
     WHEEL_END = re.compile(r"^removing /")
     NOISE = re.compile(
         r"^warning: \w+: byte-compiling is disabled, skipping\.\s*$"
+        r"|^Looking in (indexes|links): "
+        r"|^Processing \S*/_wheels/tfx_user_code_"
+        r"|^(Installing collected packages: |Successfully installed )tfx-user-code-"
         r"|Unable to register cu(DNN|FFT|BLAS) factory"
         r"|TF-TRT Warning: Could not find TensorRT")
 

@@ -25,6 +25,13 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   (FAILED_PRECONDITION otherwise) unless
   ``allow_version_labels_for_unavailable_models``.
 - model_servers/get_model_status_impl.cc for ``status``.
+- servables/tensorflow/saved_model_warmup_util.cc: before a version becomes
+  AVAILABLE it is warmed up with the SavedModel's
+  ``assets.extra/tf_serving_warmup_requests`` (PredictionLog TFRecords, at
+  most 1000; a failing record fails the load). Without that file, each
+  signature is called once with an empty batch (errors ignored), so that
+  graph instantiation (seconds for a TFT graph) is paid during the load, not
+  by the first requests after a version swap.
 
 Request data never becomes a path: a request names a model (a key of the
 config) and a version number or label (looked up), so no model name or label
@@ -45,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import Batcher, BatchingOptions
@@ -57,6 +64,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "tensorflow"
 DEFAULT_TAGS = ("serve",)
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MAX_WARMUP_RECORDS = 1000  # saved_model_warmup_util.cc WarmupConsts::kMaxNumRecords
 # START..END of get_model_status.proto ModelVersionStatus.State.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 # What a model name may look like: it must fit the REST path segment
@@ -100,6 +109,29 @@ def read_signature_defs(export_dir: str,
                     f"SavedModel, please use the SavedModel CLI: `saved_model_cli`")
 
 
+def examples_from_input(inp: input_pb2.Input) -> np.ndarray:
+    """util.cc InputToSerializedExampleTensor: ``Input`` -> string [N].
+
+    Raises:
+      ServingError: INVALID_ARGUMENT "Input is empty." for no examples.
+    """
+    kind = inp.WhichOneof("kind")
+    if kind == "example_list":
+        serialized = [e.SerializeToString() for e in inp.example_list.examples]
+    elif kind == "example_list_with_context":
+        # Concatenated serializations parse as the merged message.
+        context = inp.example_list_with_context.context.SerializeToString()
+        serialized = [context + e.SerializeToString()
+                      for e in inp.example_list_with_context.examples]
+    else:
+        serialized = []
+    if not serialized:
+        raise invalid_argument("Input is empty.")
+    array = np.empty(len(serialized), dtype=object)
+    array[:] = serialized
+    return array
+
+
 class Servable:
     """One loaded version of a model: its SignatureDefs and callable signatures.
 
@@ -122,6 +154,58 @@ class Servable:
         self._batchers: Dict[tuple, Batcher] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Runs the warmup requests, or an empty batch through each signature.
+
+        Raises:
+          ServingError: a warmup record is malformed or fails (the load fails,
+            as in TF Serving), or there are more than 1000 records.
+        """
+        path = os.path.join(self.path, WARMUP_FILE)
+        if os.path.isfile(path):
+            records = 0
+            for record in tf.data.TFRecordDataset(path):
+                records += 1
+                if records > MAX_WARMUP_RECORDS:
+                    raise invalid_argument(f"Number of warmup records exceeds the maximum "
+                                           f"({MAX_WARMUP_RECORDS}) at {path}")
+                self._warm_up_with(prediction_log_pb2.PredictionLog.FromString(
+                    record.numpy()), path)
+            return
+        for name, sigdef in self.signature_defs.items():
+            inputs = {}
+            for alias, info in sigdef.inputs.items():
+                shape = info.tensor_shape
+                if shape.unknown_rank or not shape.dim or shape.dim[0].size > 0:
+                    break  # no batch dimension to make empty
+                dims = [0] + [max(d.size, 1) for d in shape.dim[1:]]
+                dtype = (object if info.dtype == tf.string.as_datatype_enum
+                         else tf.dtypes.as_dtype(info.dtype).as_numpy_dtype)
+                inputs[alias] = np.zeros(dims, dtype=dtype)
+            else:
+                if name in self.functions and inputs:
+                    try:
+                        self._call_now(name, inputs)
+                    except ServingError:
+                        pass  # only a warm-up; real requests report their errors
+
+    def _warm_up_with(self, log_entry: prediction_log_pb2.PredictionLog, path: str) -> None:
+        kind = log_entry.WhichOneof("log_type")
+        if kind == "predict_log":
+            request = log_entry.predict_log.request
+            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        elif kind in ("classify_log", "regress_log"):
+            request = getattr(log_entry, kind).request
+            inputs = {"inputs": examples_from_input(request.input)}
+        else:
+            raise invalid_argument(f"Unsupported log_type for warmup: {kind} at {path}")
+        signature = request.model_spec.signature_name or "serving_default"
+        if signature not in self.functions:
+            raise invalid_argument(f"warmup request names unknown signature {signature!r} "
+                                   f"at {path}")
+        self._call_now(signature, inputs)
 
     def call(self, signature: str, inputs: Arrays) -> Arrays:
         """Runs signature ``signature`` on ``{alias: array}``; batched if enabled.

@@ -82,8 +82,8 @@ from serving import json_tensor, tensors  # noqa: E402
 from serving.batching import BatchingOptions  # noqa: E402
 from serving.errors import (HTTP_STATUS, ServingError, code_from_number,  # noqa: E402
                             failed_precondition, invalid_argument, make_error, truncate)
-from serving.manager import (DEFAULT_TAGS, ModelManager, Servable, parse_config,  # noqa: E402
-                             single_model_config)
+from serving.manager import (DEFAULT_TAGS, ModelManager, Servable,  # noqa: E402
+                             examples_from_input, parse_config, single_model_config)
 
 log = logging.getLogger(__name__)
 
@@ -158,25 +158,6 @@ def _to_ndarray(alias: str, proto) -> np.ndarray:
                          f"tensor {alias} is too large to allocate") from None
     except Exception:  # noqa: BLE001 - TypeError/ValueError/KeyError from bad protos
         raise invalid_argument(f"tensor parsing error: {alias}") from None
-
-
-def _examples_from_input(inp: input_pb2.Input) -> np.ndarray:
-    """util.cc InputToSerializedExampleTensor: Input -> string [N]."""
-    kind = inp.WhichOneof("kind")
-    if kind == "example_list":
-        serialized = [e.SerializeToString() for e in inp.example_list.examples]
-    elif kind == "example_list_with_context":
-        # Concatenated serializations parse as the merged message.
-        context = inp.example_list_with_context.context.SerializeToString()
-        serialized = [context + e.SerializeToString()
-                      for e in inp.example_list_with_context.examples]
-    else:
-        serialized = []
-    if not serialized:
-        raise invalid_argument("Input is empty.")
-    array = np.empty(len(serialized), dtype=object)
-    array[:] = serialized
-    return array
 
 
 def classification_aliases(sigdef: meta_graph_pb2.SignatureDef) -> Tuple[str, List[str]]:
@@ -364,7 +345,7 @@ class InferenceCore:
                  ) -> classification_pb2.ClassificationResponse:
         spec = _require_spec(request)
         servable, signature, (input_alias, _) = self._example_signature(spec, "classify")
-        examples = _examples_from_input(request.input)
+        examples = examples_from_input(request.input)
         outputs = servable.call(signature, {input_alias: examples})
         response = classification_pb2.ClassificationResponse()
         _response_spec(response.model_spec, spec.name, spec.signature_name, servable.version)
@@ -375,7 +356,7 @@ class InferenceCore:
                 ) -> regression_pb2.RegressionResponse:
         spec = _require_spec(request)
         servable, signature, (input_alias, _) = self._example_signature(spec, "regress")
-        examples = _examples_from_input(request.input)
+        examples = examples_from_input(request.input)
         outputs = servable.call(signature, {input_alias: examples})
         response = regression_pb2.RegressionResponse()
         _response_spec(response.model_spec, spec.name, spec.signature_name, servable.version)
@@ -414,7 +395,7 @@ class InferenceCore:
             if signature not in servable.functions:
                 raise failed_precondition(f'Serving signature key "{signature}" not found.')
             plan.append((task, signature, aliases[0]))
-        examples = _examples_from_input(request.input)
+        examples = examples_from_input(request.input)
         response = inference_pb2.MultiInferenceResponse()
         for task, signature, input_alias in plan:
             outputs = servable.call(signature, {input_alias: examples})
@@ -557,6 +538,10 @@ class InferenceCore:
         except UnicodeDecodeError as err:
             raise invalid_argument(f"JSON Parse error: Invalid encoding in string. at "
                                    f"offset: {err.start}") from None
+        except RecursionError:
+            # A nesting bomb ("[[[[..."): rapidjson's kParseErrorStackOverflow.
+            raise invalid_argument("JSON Parse error: The document nests too deeply "
+                                   "(nesting bomb)") from None
         if not isinstance(document, dict):
             raise invalid_argument(f"JSON Value: {body[:256].decode('utf-8', 'replace')} "
                                    f"Is not object")

@@ -367,3 +367,21 @@ def test_submit_rejects_unknown_parameters_before_contacting_the_server(
     assert err == ("tfxp: error: pipeline 'dense-pipeline' has no parameter(s) "
                    "['train_step']; it declares: eval_args, train_args")
     assert requests == []
+
+
+def test_submit_reports_a_refused_run_on_one_line(tmp_path, kfp_api, capsys, monkeypatch,
+                                                  dense_cpu_spec):
+    host, requests = kfp_api
+    monkeypatch.setenv("HOME", str(tmp_path))
+    old = pipeline_spec_pb2.PipelineSpec()
+    old.CopyFrom(dense_cpu_spec)
+    old.schema_version = "2.0.0"  # what TFX writes without use_pipeline_spec_2_1
+    package = tmp_path / "old.yaml"
+    kfspec.write_spec(str(package), old)
+    code = cli.main(["submit", str(package), "--host", host])
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_FAILED
+    assert err.startswith(f"tfxp: error: submitting {package} to {host} failed: HTTP 400")
+    assert "KFP only supports schema version 2.1.0" in err and "\n" not in err
+    assert [p for m, p, _, _ in requests if m == "POST"] == [
+        "/apis/v2beta1/experiments", "/apis/v2beta1/runs"]

@@ -88,3 +88,24 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     scores = served.signatures["serving_default"](inputs=examples)["scores"].numpy()
     assert scores.shape == expected.shape == (16, config.dataset_spec.num_classes)
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_successive_strategies_in_one_process_do_not_share_collective_keys():
+    """Two MirroredStrategy trainings of differently sized models in one
+    process (as in this test session, or several pipelines in one run): with
+    TF's default keys the second all-reduce fails with "Shape mismatch in the
+    collective instance 100" (tensorflow/tensorflow#62790)."""
+    import tf_keras as keras
+    from models.common import make_strategy
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.integers(0, 2, 32)
+    for units in (3, 7):
+        strategy = make_strategy()
+        assert strategy.num_replicas_in_sync == REPLICAS
+        with strategy.scope():
+            model = keras.Sequential([keras.layers.Dense(units, input_shape=(4,)),
+                                      keras.layers.Dense(2, activation="softmax")])
+            model.compile("sgd", "sparse_categorical_crossentropy")
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])

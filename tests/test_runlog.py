@@ -30,6 +30,12 @@ creating '/tmp/tmpyx1dkguy/tfx_user_code_trainer-0.0+0057ee35-py3-none-any.whl' 
 adding 'module_file.py'
 removing /tmp/tmprw98zudp"""
 
+PIP_INSTALL = """Looking in indexes: https://pypi.org/simple, file:///opt/pypi/simple
+Looking in links: /opt/wheels
+Processing /ws/pipeline_root/dense-pipeline/_wheels/tfx_user_code_transform-0.0+0057ee35-py3-none-any.whl
+Installing collected packages: tfx-user-code-transform
+Successfully installed tfx-user-code-transform-0.0+0057ee35"""
+
 
 class FakeClock:
     def __init__(self, start: float = 1_796_000_000.0):
@@ -56,6 +62,9 @@ def test_console_filter_drops_the_wheel_build_and_keeps_everything_else():
     assert not stderr.passes("")  # the blank line that follows it
     assert stderr.passes("")  # a blank line on its own stays
     assert stderr.passes("Traceback (most recent call last):")
+    pip = runlog.ConsoleFilter()  # pip installing the module-file wheel (Transform, Trainer)
+    assert [pip.passes(line) for line in PIP_INSTALL.splitlines()] == [False] * 5
+    assert pip.passes("Successfully installed numpy-1.26.4")
 
 
 def test_console_filter_gives_up_on_a_wheel_block_that_never_ends():

@@ -509,3 +509,28 @@ def test_fast_tensor_protos_agree_with_tensorflows_converters():
     bad.tensor_shape.dim.add(size=3)
     with pytest.raises(ValueError):
         tensors.to_ndarray(bad)
+
+
+def test_warmup_requests_run_at_load_and_a_failing_one_fails_the_load(tmp_path, toy_versions):
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    def with_warmup(version, signature):
+        base = tmp_path / f"w{version}"
+        make_base(tmp_path, toy_versions, [version], name=f"w{version}")
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = signature
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(X))
+        request.inputs["tag"].CopyFrom(tf.make_tensor_proto(TAGS))
+        os.makedirs(base / str(version) / "assets.extra")
+        with tf.io.TFRecordWriter(str(base / str(version) / "assets.extra" /
+                                      "tf_serving_warmup_requests")) as writer:
+            writer.write(prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())
+        return str(base)
+    with serve(single_model_config("good", with_warmup(1, "serving_default"))) as server:
+        assert server.manager.version_state("good", 1).state == "AVAILABLE"
+    with serve(single_model_config("bad", with_warmup(2, "nope"))) as server, \
+            ServingClient(server.grpc_target) as client:
+        [state] = client.get_model_status("bad")
+        assert (state.state, state.error_code) == ("END", grpc.StatusCode.INVALID_ARGUMENT)
+        assert "unknown signature" in state.error_message

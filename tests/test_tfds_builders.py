@@ -229,3 +229,25 @@ def test_project_names_map_to_offline_builders_not_the_catalog():
     assert tfds_builders.tfds_name("mnist") == "mnist"
     assert "fashion_mnist" in tfds.list_builders()  # the catalog's stays untouched
     assert tfds.builder_cls("fashion_mnist") is not tfds_builders.FashionMnistOffline
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("mnist", {"image": ("int64_list", 784), "label": ("int64_list", 1)}),
+    ("cifar10", {"image": ("int64_list", 3072), "label": ("int64_list", 1),
+                 "id": ("bytes_list", 1)}),
+    ("imdb_reviews", {"text": ("bytes_list", 1), "label": ("int64_list", 1)}),
+])
+def test_catalog_datasets_take_the_same_path(name, expected, tmp_path):
+    """Catalog builders (their real FeaturesDicts; TFDS' mock data stands in
+    for the download this machine cannot make) convert without special cases."""
+    with tfds.testing.mock_data(num_examples=3):
+        builder = load_builder(name, str(tmp_path))
+        examples = list(tfds.as_numpy(builder.as_dataset(split="train")))
+    encoder = ExampleEncoder(builder.info.features)
+    for raw in examples:
+        feature = encoder(raw).features.feature
+        got = {k: (v.WhichOneof("kind"), len(getattr(v, v.WhichOneof("kind")).value))
+               for k, v in feature.items()}
+        assert got == expected
+        if "image" in raw:
+            assert list(feature["image"].int64_list.value) == raw["image"].reshape(-1).tolist()

@@ -155,8 +155,9 @@ def _fake_store_with_running_execution(path: str, pipeline: str):
     exec_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Transform"))
     [ctx_id] = store.put_contexts([metadata_store_pb2.Context(type_id=ctx_type, name=pipeline)])
     execution = metadata_store_pb2.Execution(type_id=exec_type, last_known_state=RUNNING)
-    exec_id, _, _ = store.put_execution(
-        execution, [], [metadata_store_pb2.Context(id=ctx_id)])
+    [exec_id] = store.put_executions([execution])
+    store.put_attributions_and_associations(
+        [], [metadata_store_pb2.Association(context_id=ctx_id, execution_id=exec_id)])
     return store, exec_id
 
 
