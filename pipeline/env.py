@@ -16,6 +16,8 @@ import logging
 import os
 import warnings
 
+from absl import logging as absl_logging
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # 3 also hides the C++ "Unable to register cuDNN/cuFFT factory" lines that
 # TF 2.16 prints at import on machines without CUDA; real failures still
@@ -43,7 +45,8 @@ def quiet(enabled: bool = True) -> None:
     if not enabled:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         warnings.resetwarnings()
-        for name in ("absl", "apache_beam", "tensorflow", "google"):
+        absl_logging.set_verbosity(absl_logging.INFO)
+        for name in ("apache_beam", "tensorflow", "google"):
             logging.getLogger(name).setLevel(logging.INFO)
         return
     for category, pattern in _NOISY_WARNINGS:
@@ -56,7 +59,10 @@ def quiet(enabled: bool = True) -> None:
         "ignore:setup.py install is deprecated")
     # Their WARNINGs are deprecation notices and TFX internals (e.g. TF's
     # "tf_record_iterator is deprecated" on every TFMA load); ERRORs still show.
-    for name in ("absl", "apache_beam", "tensorflow", "google"):
+    # absl through its verbosity flag: TF's SavedModel export resets the absl
+    # logger to that flag's value.
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    for name in ("apache_beam", "tensorflow", "google"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

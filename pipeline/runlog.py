@@ -322,9 +322,12 @@ def run_logging(log_dir: str, pipeline_name: str, *, total_components: Optional[
         stream.write(line + "\n")
         stream.flush()
 
+    from absl import logging as absl_logging
+
     progress = ProgressHandler(write_progress, total_components)
     log = RunLog(log_path_for(log_dir, pipeline_name), progress)
     tees, replaced, saved = [], [], []
+    absl_verbosity = absl_logging.get_verbosity()
     try:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
@@ -348,6 +351,11 @@ def run_logging(log_dir: str, pipeline_name: str, *, total_components: Optional[
             logger.setLevel(logging.INFO)
             logger.propagate = False
             logger.handlers = [to_file, console] + ([progress] if name == "absl" else [])
+        # Through absl's verbosity flag, not just the logger level: TF's
+        # SavedModel export (autotrackable._trackable_children, in Transform
+        # and Trainer) sets the flag to FATAL and back to its previous value,
+        # which would otherwise drop the absl logger to WARNING mid-run.
+        absl_logging.set_verbosity(absl_logging.INFO)
         log.write_line(f"# tfxp run log: pipeline {pipeline_name}, started "
                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
         yield log
@@ -355,6 +363,7 @@ def run_logging(log_dir: str, pipeline_name: str, *, total_components: Optional[
         progress.failed(err)
         raise
     finally:
+        absl_logging.set_verbosity(absl_verbosity)
         for logger, level, propagate, handlers in saved:
             logger.setLevel(level)
             logger.propagate = propagate

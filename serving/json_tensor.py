@@ -142,6 +142,11 @@ def _fill(value: Any, level: int, shape: List[int], dtype: int, out: List[Any]) 
         _fill(item, level + 1, shape, dtype, out)
 
 
+# numpy's limit on ndarray dimensions (NPY_MAXDIMS); deeper lists are a
+# nesting bomb, not a tensor.
+MAX_RANK = 32
+
+
 def _np_dtype(dtype: int):
     return object if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
 
@@ -153,6 +158,9 @@ def json_to_array(value: Any, dtype: int) -> np.ndarray:
       ServingError: INVALID_ARGUMENT for ragged lists or wrong value types.
     """
     shape = _shape_of(value)
+    if len(shape) > MAX_RANK:
+        raise invalid_argument(f"JSON Value nests {len(shape)} lists deep; tensors have at "
+                               f"most {MAX_RANK} dimensions")
     leaves: List[Any] = []
     _fill(value, 0, shape, dtype, leaves)
     array = np.empty(len(leaves), dtype=_np_dtype(dtype))

@@ -23,8 +23,9 @@ What it serves, with the TF Serving source each behaviour follows:
   Errors answer ``{"error": message}`` with http_server.cc's status mapping
   (NOT_FOUND 404; INVALID_ARGUMENT and FAILED_PRECONDITION 400;
   RESOURCE_EXHAUSTED 429; UNAVAILABLE 503).
-- Versions, policies, labels, availability-preserving reloads: see
-  ``serving.manager``. Server-side batching: ``serving.batching``.
+- Versions, policies, labels, warm-up, availability-preserving reloads: see
+  ``serving.manager``. Server-side batching: ``serving.batching``. Tensors
+  travel as ``tensor_content``/``string_val`` (``serving.tensors``).
 - Error messages are cut at 1024 characters (grpc_status_util.cc).
 
 Deliberate differences from ``tensorflow_model_server``, all on the safe side:

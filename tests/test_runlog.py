@@ -146,3 +146,20 @@ def test_verbose_run_shows_third_party_records_and_the_wheel_build(tmp_path, cap
     assert "INFO:tensorflow:tf info record" in err
     # Records shown on the console reach the file once, through the fd copy.
     assert text.count("noisy third-party warning") == 1
+
+
+def test_progress_lines_survive_a_savedmodel_export_mid_run(tmp_path, capsys):
+    """tf.saved_model.save (Transform, Trainer) sets absl's verbosity flag to
+    FATAL and back; the finish line after it must still be printed."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.double = tf.function(lambda x: 2 * x,
+                                input_signature=[tf.TensorSpec([None], tf.float32)])
+    with runlog.run_logging(str(tmp_path / "logs"), "demo-pipeline", verbose=False):
+        absl = logging.getLogger("absl")
+        absl.info("Component %s is running.", "Trainer")
+        tf.saved_model.save(module, str(tmp_path / "model"))
+        absl.info("Component %s is finished.", "Trainer")
+    assert "Trainer: done in" in capsys.readouterr().out
+    assert logging.getLogger("absl").getEffectiveLevel() == logging.ERROR  # env.quiet's

@@ -28,6 +28,7 @@ from serving.client import RestClient, ServingClient, make_example
 from serving.errors import ResourceExhaustedError, ServingError
 from serving.manager import AVAILABLE, END, single_model_config
 from serving.server import ModelServer
+from tests.serving_checks import assert_same, in_process
 
 MODEL = "dense"
 POLL_SECONDS = 1.0
@@ -61,22 +62,6 @@ def eval_examples(dense_run):
 def reference(dense_model):
     """The pushed SavedModel loaded in this process, independently of the server."""
     return tf.saved_model.load(dense_model)
-
-
-def in_process(reference, examples, signature="serving_default"):
-    outputs = reference.signatures[signature](inputs=tf.constant(examples, dtype=tf.string))
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
-def assert_same(served, expected):
-    assert set(served) == set(expected)
-    for key, value in expected.items():
-        assert served[key].shape == value.shape, key
-        if value.dtype == object:
-            assert served[key].tolist() == value.tolist(), key
-        else:
-            assert served[key].dtype == value.dtype, key
-            np.testing.assert_allclose(served[key], value, rtol=RTOL, atol=ATOL, err_msg=key)
 
 
 @pytest.fixture(scope="module")

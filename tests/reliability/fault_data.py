@@ -15,7 +15,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import io
 import os
 import random
 import struct
@@ -113,8 +112,3 @@ def resize_nearest(image: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize of a square uint8 image to ``size`` x ``size``."""
     idx = (np.arange(size) * image.shape[0] / size).astype(int)
     return image[idx][:, idx]
-
-
-def read_bytes(path: str) -> bytes:
-    with io.open(path, "rb") as f:
-        return f.read()

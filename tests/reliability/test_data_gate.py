@@ -15,22 +15,22 @@ pipeline test: the ``dense_run`` fixture goes through the same gate).
 """
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 from tfx.utils import io_utils
 
-from components.data_gate import DataGateError
+from components.data_gate import (SCHEMA_DIGEST_KEY, CuratedSchemaGen, DataGateError,
+                                  file_sha256)
 from pipeline import mlmd, schemas
 from pipeline.config import RunConfig
 from pipeline.local_runner import PipelineFailed, run_local
+from pipeline.pipeline import create_components
 from serving.versions import list_versions
 from tests.conftest import DATA_DIR, PROJECT_ROOT, TINY_BEAM_ARGS
 from tests.reliability import fault_data as fd
@@ -218,3 +218,28 @@ def test_curated_image_and_text_schemas_accept_the_real_data(tmp_path):
     anomalies = _validate((fd.text_example(t, l) for t, l in texts),
                           "rotten_tomatoes", tmp_path)
     assert not anomalies.anomaly_info, anomalies
+
+
+def test_transform_reads_the_gate_output_and_schema_edits_change_the_cache_key(tmp_path):
+    """Wiring, without running: Transform's examples come from DataGate, and
+    the schema import's cache key carries the curated file's digest (TFX's key
+    covers execution parameters, not the bytes behind ``schema_file``, so an
+    edited schema would otherwise be served stale from the cache)."""
+    config = _config(tmp_path, "dense")
+    nodes = {c.id: c for c in create_components(config, str(tmp_path / "serving"))}
+    assert nodes["Transform"].inputs["examples"].producer_component_id == "DataGate"
+    assert nodes["DataGate"].inputs["examples"].producer_component_id == "CsvExampleGen"
+    path = schemas.schema_file("chicago_taxi")
+    props = nodes["ImportSchemaGen"].exec_properties
+    assert props["schema_file"] == path and props[SCHEMA_DIGEST_KEY] == file_sha256(path)
+    edited = tmp_path / "schema.pbtxt"
+    with open(path) as f:
+        edited.write_text(f.read() + "\n# reviewed again\n")
+    assert CuratedSchemaGen(str(edited)).exec_properties[SCHEMA_DIGEST_KEY] != props[
+        SCHEMA_DIGEST_KEY]
+    # Kubeflow: the executor reads the in-image path; the key is still the file's.
+    image_path = "/app/schemas/chicago_taxi/schema.pbtxt"
+    nodes = {c.id: c for c in create_components(config, str(tmp_path / "serving"),
+                                                schema_file=image_path)}
+    props = nodes["ImportSchemaGen"].exec_properties
+    assert props["schema_file"] == image_path and props[SCHEMA_DIGEST_KEY] == file_sha256(path)

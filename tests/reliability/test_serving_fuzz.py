@@ -232,8 +232,9 @@ def _rest_case(rng):
     path = "/v1/models/toy:predict"
     if kind == "bomb":
         depth = rng.choice([300, 1000, 10_000, 100_000])
-        body = (b"[" * depth + b"]" * depth) if rng.random() < 0.5 else \
-            (b'{"instances":' + b"[" * depth + b"1" + b"]" * depth + b"}")
+        nested = b"[" * depth + b"1" + b"]" * depth
+        body = rng.choice([b"[" * depth + b"]" * depth, b'{"instances":' + nested + b"}",
+                           b'{"inputs": {"x": ' + nested + b', "tag": ["a"]}}'])
         return kind, path, body, 400
     if kind == "utf8":
         return kind, path, b'{"instances": [{"x": [1,2,3], "tag": "\xff\xfe"}]}', 400

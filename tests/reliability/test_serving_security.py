@@ -34,7 +34,7 @@ from tensorflow_serving.apis import (classification_pb2, model_pb2, predict_pb2,
 from serving.manager import parse_config
 from serving.server import DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES, ModelServer
 from tests.conftest import PROJECT_ROOT
-from tests.serving_toy import toy_examples, write_toy_model
+from tests.serving_toy import write_toy_model
 
 X = np.array([[1.0, 2.0, 3.0]], np.float32)
 TOY_SCALE, DECOY_SCALE = 1.0, 99.0
