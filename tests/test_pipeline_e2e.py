@@ -21,7 +21,7 @@ from tests.taxi_rows import read_rows, to_example
 ALL_COMPONENTS = {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                   "DataGate",
                   "Transform", "Trainer", "latest_blessed_model_resolver",
-                  "Evaluator", "Pusher"}
+                  "Evaluator", "InProcessInfraValidator", "Pusher"}
 
 
 def _uri_of(store, run_id, component, artifact_type):
