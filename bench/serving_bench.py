@@ -35,7 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import write_result  # noqa: E402
 from pipeline import env  # noqa: E402,F401
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 MODEL = "bench"

@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf

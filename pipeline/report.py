@@ -31,6 +31,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import urllib.parse
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -397,8 +398,8 @@ def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
         failures.extend(f"slice not found: {s}" for s in result.missing_slices)
         if result.missing_thresholds:
             failures.append(f"{len(result.missing_thresholds)} threshold(s) had no metric")
-    except (OSError, ValueError, IndexError):
-        pass
+    except (AssertionError, OSError, ValueError):
+        pass  # no validations file (TFMA asserts exactly one record): not recorded
     blessed = baseline = None
     if blessing is not None:
         props = blessing.custom_properties
@@ -427,7 +428,6 @@ def _failure_text(where: str, failure) -> str:
 def _snake(class_name: str) -> str:
     """``SparseCategoricalAccuracy`` -> ``sparse_categorical_accuracy`` (TFMA's
     metric names for Keras classes); ``AUC`` -> ``auc``."""
-    import re
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).lower()
 
 

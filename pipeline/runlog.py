@@ -164,6 +164,7 @@ class _FdTee:
 
     def __init__(self, fd: int, log: "RunLog", console_filter: Optional[ConsoleFilter]):
         self.fd, self._log, self._filter = fd, log, console_filter
+        self._console_ok = True
         self.saved = os.dup(fd)
         read_end, write_end = os.pipe()
         os.dup2(write_end, fd)
@@ -174,10 +175,16 @@ class _FdTee:
         self._thread.start()
 
     def _emit(self, raw: bytes) -> None:
-        self._log.write_bytes(raw)
+        try:
+            self._log.write_bytes(raw)
+        except OSError:  # e.g. disk full: keep the console going
+            pass
         text = raw.decode("utf-8", "replace").rstrip("\n")
-        if self._filter is None or self._filter.passes(text):
-            os.write(self.saved, raw)
+        if self._console_ok and (self._filter is None or self._filter.passes(text)):
+            try:
+                os.write(self.saved, raw)
+            except OSError:  # console gone (closed pipe): keep draining into the log
+                self._console_ok = False
 
     def _pump(self) -> None:
         pending = b""

@@ -17,7 +17,7 @@ import gzip
 import os
 import struct
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 

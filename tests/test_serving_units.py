@@ -4,7 +4,6 @@ Regress/MultiInference, client retries, deployment files. No pipeline run.
 """
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import os
