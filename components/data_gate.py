@@ -38,12 +38,11 @@ from typing import Dict, List, Optional, Tuple
 import tensorflow as tf
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tfx import types as tfx_types
 from tfx import v1 as tfx
 from tfx.components.example_validator import executor as validator_executor
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen import stats_artifact_utils
-from tfx.dsl.component.experimental.decorators import component
-from tfx import types as tfx_types
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
@@ -223,7 +222,7 @@ def _link_or_copy_tree(src: str, dst: str) -> int:
     return count
 
 
-@component
+@tfx.dsl.components.component
 def DataGate(
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],

@@ -51,6 +51,9 @@ def quiet(enabled: bool = True) -> None:
         return
     for category, pattern in _NOISY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
+    # TFMA's confusion-matrix plots divide by zero at the extreme thresholds.
+    warnings.filterwarnings("ignore", message=r"invalid value encountered in divide",
+                            category=RuntimeWarning, module=r"tensorflow_model_analysis\.")
     # Also hide them in Beam worker subprocesses, which inherit the environment.
     # The setuptools message comes from the wheel TFX builds of the module
     # file (``setup.py bdist_wheel`` in a subprocess).

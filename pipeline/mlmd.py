@@ -179,8 +179,8 @@ def format_duration(seconds: float) -> str:
 
 def format_metric(value: float, name: str = "") -> str:
     """A metric value as every report and listing shows it: 4 decimals, or
-    a whole number for counts (``name`` ``example_count`` or ``*_count``)."""
-    if name.endswith("_count") or name == "example_count":
+    a whole number for counts (``name`` ``*_count`` or ``*_count_diff``)."""
+    if name.endswith(("_count", "_count_diff")):
         return f"{value:.0f}"
     return f"{value:.4f}"
 

@@ -674,9 +674,9 @@ def plot_comparison(rows: List[Dict[str, Any]], path: str) -> None:
                            color=color)
         quality.bar_label(bars, [mlmd.format_metric(r[key]) if r[key] is not None else "-"
                                  for r in rows], fontsize=7, padding=2)
-    quality.set_ylim(0, 1.05)
+    quality.set_ylim(0, 1.25)  # headroom for the legend above the bars
     quality.set_title("Quality (Overall)")
-    quality.legend(fontsize=8, loc="lower right")
+    quality.legend(fontsize=8, loc="upper center", ncol=2)
     params.bar(x, [r["params"] or 0 for r in rows], color="#55a868")
     if any(r["params"] for r in rows):
         params.set_yscale("log")
