@@ -16,10 +16,12 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 
 
 def machine_info() -> Dict[str, object]:
-    """CPU count, memory (bytes), platform and the stack's versions."""
+    """CPU count, memory (bytes), load average when written (1/5/15 min, the
+    number of runnable processes: other work on the machine skews timings),
+    platform and the stack's versions."""
     import importlib.metadata as md
     info = {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "loadavg": list(os.getloadavg())}
     try:
         info["memory_bytes"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
