@@ -14,9 +14,13 @@ from typing import Any, Dict, List, Optional
 from models.registry import ModelFamily, get_family, resolve_dataset
 from pipeline.datasets import DatasetSpec
 
-# Beam DirectRunner, one worker process per core (0 = number of cores).
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing",
-                     "--direct_num_workers=0")
+# Beam DirectRunner in-process. Chosen from measurements on the 2-core
+# development machine (bench/pipeline_bench.py, bench/transform_bench.py):
+# multi_processing starts SDK worker processes that each import TensorFlow for
+# every Beam component, which cost ExampleGen 255 s against 14 s in_memory
+# and StatisticsGen 130 s against 13 s on the taxi data. Many-core machines
+# can choose it with ``--beam-preset direct-multiprocess``.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory",)
 DEFAULT_WORKSPACE = "workspace"
 DEFAULT_DATA_DIR = "data"
 

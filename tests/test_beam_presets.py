@@ -71,18 +71,21 @@ def test_user_args_override_preset_defaults_but_not_its_runner():
         beam_presets.preset_args("flink", CLUSTER_ARGS["flink"] + ["--runner=SparkRunner"])
 
 
-def test_direct_multi_processing_stays_the_local_default():
+def test_direct_in_memory_is_the_local_default_and_multi_processing_a_preset():
     assert RunConfig().beam_pipeline_args == list(DEFAULT_BEAM_ARGS)
     args = beam_presets.preset_args("direct")
     assert args == list(DEFAULT_BEAM_ARGS)
     options = PipelineOptions(args)
-    assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
     assert (options.view_as(StandardOptions).runner or "DirectRunner") == "DirectRunner"
+    multi = PipelineOptions(beam_presets.preset_args("direct-multiprocess"))
+    assert multi.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert multi.view_as(DirectOptions).direct_num_workers == 0  # one per core
 
 
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown Beam preset 'flnk'; expected one of: "
-                       "direct, dataflow, flink, spark"):
+                       "direct, direct-multiprocess, dataflow, flink, spark"):
         beam_presets.get_preset("flnk")
 
 
