@@ -14,7 +14,8 @@ What runs:
   curated ``schemas/fashion_mnist``) -> ``Transform`` with the pipeline's
   module file and ``custom_config`` (modality ``image``), configured as in
   ``pipeline.pipeline.create_components``;
-- each round (``--warmup`` untimed, default 1, then ``--repeats``) runs one Transform per Beam mode,
+- each round (``--warmup`` untimed, default 1, then ``--repeats``) runs
+  one Transform per Beam mode,
   ``in_memory`` (1 worker) and ``multi_processing`` (``--workers``
   processes), in alternating order; ExampleGen and the schema come from
   MLMD's cache after the first round, Transform is re-executed because each
@@ -139,8 +140,6 @@ def run_round(args, metadata_path: str, pipeline_root: str, train: int, test: in
 def reference_fn(examples_uri: str):
     """Returns ``fn() -> examples seen``: tf.data parse + preprocessing_fn over
     both splits of the ExampleGen output at ``examples_uri``."""
-    import tensorflow_transform as tft  # noqa: F401 - preprocessing imports it
-    from tfx.components.util import tfxio_utils  # noqa: F401
     from tensorflow_transform.tf_metadata import schema_utils
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -194,15 +193,18 @@ def main(argv=None) -> int:
     print(f"Fashion-MNIST {train} train + {test} eval examples; workspace {workspace}",
           flush=True)
 
+    command = " ".join([".venv/bin/python", "bench/transform_bench.py",
+                        *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
     transform_s: Dict[str, List[float]] = {m: [] for m in MODES}
     reference_s: List[float] = []
     reference = None
+    result: Dict = {}
     for round_no in range(args.warmup + args.repeats):
         order = list(MODES) if round_no % 2 == 0 else list(reversed(MODES))
         started = time.perf_counter()
-        result = run_round(args, metadata_path, pipeline_root, train, test, round_no, order)
+        seconds = run_round(args, metadata_path, pipeline_root, train, test, round_no, order)
         if reference is None:
-            reference = reference_fn(result["examples_uri"])
+            reference = reference_fn(seconds["examples_uri"])
             reference()  # untimed: traces the tf.function
         start = time.perf_counter()
         seen = reference()
@@ -210,15 +212,43 @@ def main(argv=None) -> int:
         if seen != train + test:
             raise RuntimeError(f"tf.data reference saw {seen} examples, expected {train + test}")
         label = "warm-up" if round_no < args.warmup else f"round {round_no - args.warmup + 1}"
-        print(f"{label}: " + ", ".join(f"Transform {m} {result[m]:.1f} s" for m in MODES) +
+        print(f"{label}: " + ", ".join(f"Transform {m} {seconds[m]:.1f} s" for m in MODES) +
               f", tf.data {ref:.2f} s (round wall {time.perf_counter() - started:.0f} s)",
               flush=True)
         if round_no < args.warmup:
             continue
         for m in MODES:
-            transform_s[m].append(result[m])
+            transform_s[m].append(seconds[m])
         reference_s.append(ref)
+        # Written after every timed round, so a run cut short keeps what it measured.
+        result = summarize(args, train, test, transform_s, reference_s, command)
+        path = write_result("transform", result)
 
+    timings, eps = result["timings_s"], result["examples_per_s"]
+    print(f"\n{'path':<34}{'median s':>10}{'min s':>9}{'max s':>9}{'examples/s':>12}")
+    for k, v in timings.items():
+        print(f"{k:<34}{v['median']:>10.2f}{v['min']:>9.2f}{v['max']:>9.2f}{eps[k]:>12.1f}")
+    for r in result["rows"][:2]:
+        verdict = "meets" if r["ratio"] >= TARGET_RATIO else "misses"
+        print(f"{r['measure'].split(' (')[0]}: ratio {r['ratio']:.3f} ({verdict} the "
+              f">= {TARGET_RATIO} target)")
+    print(f"multi_processing / in_memory: {result['rows'][2]['ratio']:.2f}x")
+    print(f"recommendation: {result['recommendation']}")
+    print(f"wrote {path}")
+    return 0
+
+
+def summarize(args, train: int, test: int, transform_s: Dict[str, List[float]],
+              reference_s: List[float], command: str) -> Dict:
+    """The result JSON body (shared ``rows`` convention) from the rounds so far.
+
+    Args:
+      transform_s: ``{mode: [Transform seconds per timed round]}``.
+      reference_s: tf.data seconds per timed round.
+    Returns:
+      ``{"command", "rows", "timings_s", "examples_per_s", "recommendation", ...}``;
+      examples/s = (train + test) / median seconds.
+    """
     total = train + test
     timings = {f"transform_{m}": _stats(v) for m, v in transform_s.items()}
     timings["tf_data"] = _stats(reference_s)
@@ -237,32 +267,19 @@ def main(argv=None) -> int:
                  "ours": eps["transform_multi_processing"],
                  "reference": eps["transform_in_memory"], "ratio": mp_vs_mem,
                  "unit": "examples/s", "target": None})
-    recommendation = (f"default Beam DirectRunner mode: {best_mode} "
-                      f"(multi_processing/in_memory = {mp_vs_mem:.2f}x on "
-                      f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
-
-    print(f"\n{'path':<34}{'median s':>10}{'min s':>9}{'max s':>9}{'examples/s':>12}")
-    for k, v in timings.items():
-        print(f"{k:<34}{v['median']:>10.2f}{v['min']:>9.2f}{v['max']:>9.2f}{eps[k]:>12.0f}")
-    for r in rows[:2]:
-        verdict = "meets" if r["ratio"] >= TARGET_RATIO else "misses"
-        print(f"{r['measure'].split(' (')[0]}: ratio {r['ratio']:.3f} ({verdict} the "
-              f">= {TARGET_RATIO} target)")
-    print(f"multi_processing / in_memory: {mp_vs_mem:.2f}x")
-    print(f"recommendation: {recommendation}")
-    command = " ".join([".venv/bin/python", "bench/transform_bench.py",
-                        *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
-    path = write_result("transform", {
+    recommendation = (f"default Beam DirectRunner mode for Transform: {best_mode} "
+                      f"(multi_processing/in_memory = {mp_vs_mem:.2f}x with {total} "
+                      f"examples on {os.cpu_count()} cores, 1-min load "
+                      f"{os.getloadavg()[0]:.1f})")
+    return {
         "command": command, "rows": rows, "examples": {"train": train, "eval": test},
         "workers": args.workers, "disable_statistics": args.disable_statistics,
-        "repeats": args.repeats, "warmup": args.warmup, "timings_s": timings, "examples_per_s": eps,
-        "recommendation": recommendation,
+        "repeats": args.repeats, "rounds_done": len(reference_s), "warmup": args.warmup,
+        "timings_s": timings, "examples_per_s": eps, "recommendation": recommendation,
         "notes": "Transform seconds are MLMD execution times (driver, module wheel install, "
                  "Beam analyze+transform+write, TFDV statistics unless disabled); the "
                  "tf.data reference parses and preprocesses the same TFRecords and writes "
-                 "nothing."})
-    print(f"wrote {path}")
-    return 0
+                 "nothing."}
 
 
 if __name__ == "__main__":
