@@ -39,7 +39,7 @@ RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 BENCHES: Dict[str, tuple] = {
     "pipeline": ("pipeline_bench.py", [], ["--train-steps", "20"]),
     "transform": ("transform_bench.py", [], ["--examples", "7000", "--repeats", "5"]),
-    "serving": ("serving_bench.py", [], ["--duration", "3", "--iters", "200"]),
+    "serving": ("serving_bench.py", [], ["--repeats", "5", "--duration", "1", "--iters", "60"]),
     "trainer": ("trainer_bench.py", [], ["--quick"]),
     "overhead": ("overhead_bench.py", [], ["--quick"]),
     "scaling": ("scaling_bench.py", [], ["--quick"]),

@@ -4,7 +4,7 @@ modality, one run, side by side.
 Usage:
   .venv/bin/python bench/serving_bench.py [--workspace WS]
       [--model tabular=DIR] [--model image=DIR] [--model text=DIR]
-      [--signature serving_default] [--duration 5] [--iters 500]
+      [--signature serving_default] [--repeats 5] [--duration 2] [--iters 100]
       [--clients 1,8,32] [--in-process-server]
   (``--model-dir DIR`` is ``--model tabular=DIR``.)
 
@@ -30,9 +30,12 @@ output names), side by side:
   ``--in-process-server``), batching off;
 - grpc_batching: the same with the server's batching on (max batch 32,
   1 ms timeout, 2 batch threads).
-Measured: p50 / p99 latency (ms) over ``--iters`` calls after 20 warm-up
-calls; throughput (calls/s = examples/s) with 1, 8 and 32 concurrent
-callers for ``--duration`` seconds each, each gRPC caller thread with its
+Measured, after 20 warm-up calls per path, in ``--repeats`` rounds that
+each visit every path in turn (order rotated, both servers up throughout, so
+load from other work falls on all paths alike): ``--iters`` calls for
+latency (p50 / p99 in ms over all rounds' calls), and one ``--duration``
+second throughput window (calls/s = examples/s) with each of 1, 8 and 32
+concurrent callers (median over rounds), each gRPC caller thread with its
 own channel.
 
 Rows (ratio > 1 is better for gRPC): latency ratio = in-process ms / gRPC
@@ -136,18 +139,22 @@ def signature_input(function) -> str:
     return names[0]
 
 
-def latency(call: Callable[[int], object], iters: int) -> Dict[str, float]:
-    """p50/p99/mean of ``call(i)`` in milliseconds, after 20 warm-up calls."""
-    for i in range(20):
-        call(i)
+def latency_ms(call: Callable[[int], object], iters: int, offset: int = 0) -> List[float]:
+    """Milliseconds of each of ``iters`` calls ``call(offset + i)``, in order."""
     times = []
     for i in range(iters):
         start = time.perf_counter()
-        call(i)
+        call(offset + i)
         times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {"p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * (len(times) - 1))],
-            "mean_ms": statistics.fmean(times)}
+    return times
+
+
+def percentiles(times: List[float]) -> Dict[str, float]:
+    """p50/p99/mean (ms) of latency samples ``times`` (ms)."""
+    ordered = sorted(times)
+    return {"p50_ms": statistics.median(ordered),
+            "p99_ms": ordered[int(0.99 * (len(ordered) - 1))],
+            "mean_ms": statistics.fmean(ordered), "samples": len(ordered)}
 
 
 def throughput(make_caller: Callable[[], Callable[[int], object]], clients: int,
@@ -243,8 +250,16 @@ def _grpc_caller(port: int, examples: List[bytes], signature: str,
 
 
 def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dict]:
-    """In-process, gRPC and gRPC-with-batching results for one model:
-    ``{path: {"latency": {p50_ms, p99_ms, mean_ms}, "qps": {clients: calls/s}}}``."""
+    """In-process, gRPC and gRPC-with-batching results for one model.
+
+    Both servers (batching off, on) start first; then ``--repeats`` rounds
+    each measure every path in turn (order rotated per round), so that load
+    from other work falls on all paths alike: ``--iters`` latency calls and one
+    ``--duration`` throughput window per concurrency level.
+    Returns:
+      ``{path: {"latency": {p50_ms, p99_ms, mean_ms, samples} over all rounds'
+      calls, "qps": {clients: median calls/s}, "qps_runs": {clients: [calls/s]}}}``.
+    """
     clients = [int(c) for c in args.clients.split(",")]
     function = tf.saved_model.load(model_dir).signatures[args.signature]
     input_name = signature_input(function)
@@ -252,19 +267,33 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
 
     def local(i):
         return function(**{input_name: tensors[i % len(tensors)]})
-    results = {"in_process": {"latency": latency(local, args.iters), "qps": {
-        n: throughput(lambda: local, n, args.duration) for n in clients}}}
-    print("  in_process", results["in_process"], flush=True)
-    for name, batching in (("grpc", False), ("grpc_batching", True)):
-        server = _Server(model_dir, batching, args.in_process_server)
-        try:
-            make = _grpc_caller(server.port, examples, args.signature, input_name)
-            results[name] = {"latency": latency(make(), args.iters), "qps": {
-                n: throughput(make, n, args.duration) for n in clients}}
-        finally:
+    servers = {}
+    try:
+        makers = {"in_process": lambda: local}
+        for name, batching in (("grpc", False), ("grpc_batching", True)):
+            servers[name] = _Server(model_dir, batching, args.in_process_server)
+            makers[name] = _grpc_caller(servers[name].port, examples, args.signature,
+                                        input_name)
+        callers = {name: make() for name, make in makers.items()}
+        for call in callers.values():
+            latency_ms(call, 20)  # warm-up
+        samples = {name: [] for name in makers}
+        qps_runs = {name: {n: [] for n in clients} for name in makers}
+        names = list(makers)
+        for round_no in range(args.repeats):
+            for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                samples[name] += latency_ms(callers[name], args.iters, round_no * args.iters)
+                for n in clients:
+                    qps_runs[name][n].append(throughput(makers[name], n, args.duration))
+            print(f"  round {round_no + 1}: " + ", ".join(
+                f"{name} p50 {statistics.median(samples[name][-args.iters:]):.2f} ms"
+                for name in names), flush=True)
+    finally:
+        for server in servers.values():
             server.close()
-        print(f"  {name}", results[name], flush=True)
-    return results
+    return {name: {"latency": percentiles(samples[name]),
+                   "qps": {n: statistics.median(v) for n, v in qps_runs[name].items()},
+                   "qps_runs": qps_runs[name]} for name in makers}
 
 
 def modality_rows(modality: str, results: Dict[str, Dict]) -> List[Dict]:
@@ -309,9 +338,12 @@ def main(argv=None) -> int:
     parser.add_argument("--signature", default="serving_default",
                         help="signature to call, in-process and over gRPC")
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"))
-    parser.add_argument("--duration", type=float, default=5.0,
-                        help="seconds per throughput measurement")
-    parser.add_argument("--iters", type=int, default=500, help="calls per latency measurement")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="rounds over all paths (medians over rounds)")
+    parser.add_argument("--duration", type=float, default=2.0,
+                        help="seconds per throughput window")
+    parser.add_argument("--iters", type=int, default=100,
+                        help="latency calls per path per round")
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels")
     parser.add_argument("--in-process-server", action="store_true",
                         help="run the server in this process (default: a subprocess)")
@@ -371,7 +403,8 @@ def main(argv=None) -> int:
                         *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
     path = write_result("serving", {
         "command": command, "rows": rows, "models": models, "skipped": skipped,
-        "signature": args.signature, "duration_s": args.duration, "iters": args.iters,
+        "signature": args.signature, "repeats": args.repeats, "duration_s": args.duration,
+        "iters": args.iters,
         "server": "in-process" if args.in_process_server else "subprocess",
         "results": results,
         "targets": {"p50_overhead_ms_max": P50_TARGET_MS, "qps8_ratio_min": QPS8_TARGET}})

@@ -5,6 +5,7 @@ Beam DirectRunner modes, against the same ``preprocessing_fn`` run with
 Usage:
   .venv/bin/python bench/transform_bench.py [--examples 70000] [--repeats 5]
       [--warmup 1] [--workers 2] [--disable-statistics] [--workspace DIR]
+      [--result-name transform]
 
 What runs:
 - a small TFX pipeline in this process (``LocalDagRunner``, MLMD in SQLite):
@@ -31,7 +32,8 @@ reads and writes) / seconds. Transform's seconds are its MLMD execution time
 statistics unless ``--disable-statistics``), as ``tfxp status`` shows it;
 the reference writes nothing. Ratios: Transform / tf.data (target >= 0.3),
 and multi_processing / in_memory, which decides the recommended default
-runner. Writes ``bench/results/transform.json``.
+runner. Writes ``bench/results/<--result-name>.json`` (``transform``) after
+every timed round.
 """
 from __future__ import annotations
 
@@ -184,7 +186,10 @@ def main(argv=None) -> int:
                         help="Transform without its TFDV statistics (the pipeline computes them)")
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"),
                         help="offline datasets (scripts/get_data.sh)")
-    parser.add_argument("--workspace", help="MLMD + artefacts (default: a temporary folder)")
+    parser.add_argument("--workspace", help="MLMD + artefacts (default: a temporary folder); "
+                        "reusing one reuses its cached ExampleGen output")
+    parser.add_argument("--result-name", default="transform",
+                        help="writes bench/results/<name>.json")
     args = parser.parse_args(argv)
     train, test = split_sizes(args.examples)
     workspace = args.workspace or tempfile.mkdtemp(prefix="transform-bench-")
@@ -222,7 +227,7 @@ def main(argv=None) -> int:
         reference_s.append(ref)
         # Written after every timed round, so a run cut short keeps what it measured.
         result = summarize(args, train, test, transform_s, reference_s, command)
-        path = write_result("transform", result)
+        path = write_result(args.result_name, result)
 
     timings, eps = result["timings_s"], result["examples_per_s"]
     print(f"\n{'path':<34}{'median s':>10}{'min s':>9}{'max s':>9}{'examples/s':>12}")
