@@ -125,8 +125,9 @@ def summary_markdown(results_dir: str = RESULTS_DIR) -> str:
            f"Generated {now} by `.venv/bin/python bench/run_all.py --summary-only` from "
            f"`bench/results/*.json`. Ratios: > 1 is better for ours (the TFX / served "
            f"path) against the reference (the direct path); each measure says its "
-           f"direction. Medians of repeats after warm-up, measured side by side in one "
-           f"run per benchmark; the load average shows how busy the machine was.", ""]
+           f"direction. Medians over the repeats each command asks for, measured side by "
+           f"side in one run per benchmark; the load average (runnable processes, "
+           f"against the CPU count) shows how busy the machine was.", ""]
     skipped = []
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
         name = os.path.splitext(os.path.basename(path))[0]
