@@ -10,6 +10,7 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 
 from models import features as F
+from models.training import PREDICT_SIGNATURE
 from pipeline.datasets import TABULAR, DatasetSpec
 
 # Strictly-negative floor so that an identical model (change 0) passes.
@@ -24,6 +25,11 @@ def blessing_metric(dataset: DatasetSpec) -> str:
 def eval_config(dataset: DatasetSpec, lower_bound: float,
                 max_metric_drop: float = 0.0) -> tfma.EvalConfig:
     """TFMA config for a model exported by ``models.training``.
+
+    TFMA calls the ``predict`` signature, the one with every output
+    (``serving_default`` has only TF Serving's Classify outputs); binary tasks
+    are scored on ``probability`` (float32 ``[N]``, class 1), multi-class on
+    ``scores`` (float32 ``[N, C]``).
 
     Args:
       dataset: decides binary vs multi-class metrics and slices.
@@ -54,7 +60,7 @@ def eval_config(dataset: DatasetSpec, lower_bound: float,
         slices.append(tfma.SlicingSpec(feature_keys=[F.SLICE_FEATURE]))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name="serving_default",
+            signature_name=PREDICT_SIGNATURE,
             label_key=F.TRANSFORMED_LABEL,
             prediction_key="probability" if binary else "scores",
             preprocessing_function_names=["transform_features"])],
