@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_model_analysis.utils import model_util
 
 from models import features as F
 from models.registry import get_family
@@ -86,6 +87,9 @@ def test_pushed_signature_equals_keras_model_plus_transform_graph(dense_run):
     assert set(default) == {"classes", "scores"}
     np.testing.assert_array_equal(default["classes"].numpy(), out["classes"].numpy())
     np.testing.assert_allclose(default["scores"].numpy(), scores, rtol=1e-6, atol=1e-7)
+    # The Evaluator's model spec names no signature: TFMA takes "predict".
+    assert model_util.get_default_signature_name_from_model_path(
+        summary.pushed_path) == "predict"
 
 
 def test_second_run_with_unchanged_inputs_is_served_from_cache(dense_run):
