@@ -70,7 +70,8 @@ def test_default_classify_and_metadata_match_the_savedmodel(served):
     assert labels[0] == list(served.config.dataset_spec.label_names)
     assert metadata.signature_defs == dict(saved_model_utils.get_meta_graph_def(
         served.summary.pushed_path, "serve").signature_def)
-    assert {name: sig.method_name for name, sig in metadata.signature_defs.items()} == {
+    assert {name: sig.method_name for name, sig in metadata.signature_defs.items()
+            if not name.startswith("__")} == {  # __saved_model_init_op
         "serving_default": "tensorflow/serving/classify",
         "predict": "tensorflow/serving/predict",
         "serving_raw": "tensorflow/serving/predict",
