@@ -4,9 +4,8 @@ Usage:
   .venv/bin/python bench/serving_bench.py --model-dir WS/serving/dense/<version>
       [--duration 5] [--iters 500] [--clients 1,8,32] [--in-process-server]
 
-Same model, same signature (``predict``, every output: what TFMA and Predict
-clients that want ``class_ids``/``top_class`` call), same inputs (serialized
-tf.Examples built from the taxi CSV), side by side:
+Same model, same inputs (serialized tf.Examples built from the taxi CSV), side
+by side:
 - p50 / p99 latency of one example (batch 1);
 - throughput (examples/s) with 1, 8 and 32 concurrent callers;
 - the same over gRPC with server-side batching on (max batch 32, 1 ms timeout).
@@ -147,14 +146,12 @@ class _Server:
         os.rmdir(self._base)
 
 
-def _grpc_caller(port: int, examples: List[bytes], signature: str
-                 ) -> Callable[[], Callable[[int], object]]:
+def _grpc_caller(port: int, examples: List[bytes]) -> Callable[[], Callable[[int], object]]:
     from serving.client import ServingClient
 
     def make():
         client = ServingClient(f"127.0.0.1:{port}", timeout=60)
-        return lambda i: client.predict(MODEL, examples[i % len(examples):][:1],
-                                        signature=signature)
+        return lambda i: client.predict(MODEL, examples[i % len(examples):][:1])
     return make
 
 
@@ -173,9 +170,7 @@ def main(argv=None) -> int:
     examples = _examples(args.model_dir, 256)
     results: Dict[str, Dict] = {}
 
-    from models.training import PREDICT_SIGNATURE
-
-    function = tf.saved_model.load(args.model_dir).signatures[PREDICT_SIGNATURE]
+    function = tf.saved_model.load(args.model_dir).signatures["serving_default"]
     tensors = [tf.constant([e]) for e in examples]
 
     def local(i):
@@ -187,7 +182,7 @@ def main(argv=None) -> int:
     for name, batching in (("grpc", False), ("grpc_batching", True)):
         server = _Server(args.model_dir, batching, args.in_process_server)
         try:
-            make = _grpc_caller(server.port, examples, PREDICT_SIGNATURE)
+            make = _grpc_caller(server.port, examples)
             results[name] = {"latency": latency(make(), args.iters), "qps": {
                 n: throughput(make, n, args.duration) for n in clients}}
         finally:
