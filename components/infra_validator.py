@@ -8,9 +8,11 @@ of this project, in the component's own process:
 1. the candidate SavedModel is served as version 1 of a model on a free
    loopback port (gRPC only); a model without a signature TF Serving's
    Classify accepts fails before anything is loaded;
-2. real examples of the ``eval`` split go through gRPC Predict
-   (``serving_default``) and Classify (the classification signature), in
-   one batch and singly;
+2. real examples of the ``eval`` split go through gRPC Predict on every
+   signature that takes them (one string input ``inputs``: the exported
+   ``serving_default`` and ``predict``) and through Classify without a
+   signature name, i.e. on ``serving_default`` as TF Serving resolves it (or
+   on the signature named by ``classify_signature``), in one batch and singly;
 3. every answer must be OK and match what calling the same signatures of
    the loaded SavedModel in-process returns: numbers with ``allclose(rtol=1e-5, atol=1e-6)``,
    strings exactly.
@@ -37,7 +39,7 @@ from tfx import v1 as tfx
 from tensorflow_serving.apis import model_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from serving.client import ServingClient
+from serving.client import EXAMPLES_INPUT, ServingClient
 from serving.errors import ServingError
 from serving.server import CLASSIFY_METHOD, DEFAULT_SIGNATURE, ModelServer, classification_aliases
 from serving.manager import AVAILABLE, read_signature_defs, single_model_config
@@ -46,7 +48,6 @@ MODEL_NAME = "candidate"
 BLESSED_KEY = "blessed"
 BLESSED_FILE, NOT_BLESSED_FILE = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
 REPORT_FILE = "infra_validation.json"
-PREFERRED_CLASSIFY_SIGNATURE = "classification"
 RTOL, ATOL = 1e-5, 1e-6
 
 
@@ -84,10 +85,11 @@ def read_examples(examples_uri: str, limit: int) -> List[bytes]:
 
 
 def _classify_signature(signature_defs, wanted: str) -> Optional[str]:
-    """The signature Classify should use: ``wanted``, else ``classification``,
-    else any classify-method signature that classifier.cc accepts."""
+    """The signature Classify should use: ``wanted``, else ``serving_default``
+    (what TF Serving's Classify uses without a signature name), else any
+    classify-method signature that classifier.cc accepts."""
     candidates = ([wanted] if wanted else
-                  [PREFERRED_CLASSIFY_SIGNATURE] + sorted(signature_defs))
+                  [DEFAULT_SIGNATURE] + sorted(signature_defs))
     for name in candidates:
         sigdef = signature_defs.get(name)
         if sigdef is None or (not wanted and sigdef.method_name != CLASSIFY_METHOD):
@@ -98,6 +100,14 @@ def _classify_signature(signature_defs, wanted: str) -> Optional[str]:
             continue
         return name
     return None
+
+
+def _example_signatures(signature_defs) -> List[str]:
+    """Signatures whose one input is ``inputs``, string: serialized
+    ``tf.Example``s [N], which Predict can send them. Sorted by name."""
+    return sorted(name for name, sigdef in signature_defs.items()
+                  if list(sigdef.inputs) == [EXAMPLES_INPUT]
+                  and sigdef.inputs[EXAMPLES_INPUT].dtype == tf.string.as_datatype_enum)
 
 
 def _compare(name: str, served: np.ndarray, expected: np.ndarray) -> float:
@@ -129,8 +139,9 @@ def validate_model(model_dir: str, examples: List[bytes], *, classify_signature:
     Args:
       model_dir: a SavedModel folder.
       examples: serialized ``tf.Example``s (at least one).
-      classify_signature: signature for Classify; "" picks
-        ``classification`` or another signature TF Serving's Classify accepts.
+      classify_signature: signature for Classify; "" picks ``serving_default``
+        (sent without a signature name, as a default Classify call is) or
+        another classify-method signature that TF Serving's Classify accepts.
       timeout: seconds allowed per RPC.
     Returns:
       ``ValidationResult``; it never raises for a bad model.
@@ -169,19 +180,24 @@ def validate_model(model_dir: str, examples: List[bytes], *, classify_signature:
         # functions, called directly (one load instead of two).
         reference = server.manager.servable(model_pb2.ModelSpec(name=MODEL_NAME)).functions
         max_diff = 0.0
+        # Classify by default sends no signature name: the server must
+        # resolve it to serving_default, as tensorflow_model_server does.
+        classify_request = (None if classify_name == DEFAULT_SIGNATURE and not classify_signature
+                            else classify_name)
         for batch in (examples, examples[:1]):
             inputs = tf.constant(batch, dtype=tf.string)
-            expected = {k: v.numpy() for k, v in
-                        reference[DEFAULT_SIGNATURE](inputs=inputs).items()}
-            served = client.predict(MODEL_NAME, batch)
-            if set(served) != set(expected):
-                raise AssertionError(f"Predict outputs {sorted(served)} != signature outputs "
-                                     f"{sorted(expected)}")
-            for key in expected:
-                max_diff = max(max_diff, _compare(f"Predict {key}", served[key], expected[key]))
+            for name in _example_signatures(signature_defs):
+                expected = {k: v.numpy() for k, v in reference[name](inputs=inputs).items()}
+                served = client.predict(MODEL_NAME, batch, signature=name)
+                if set(served) != set(expected):
+                    raise AssertionError(f"Predict {name} outputs {sorted(served)} != "
+                                         f"signature outputs {sorted(expected)}")
+                for key in expected:
+                    max_diff = max(max_diff, _compare(f"Predict {name} {key}", served[key],
+                                                      expected[key]))
             expected = {k: v.numpy() for k, v in
                         reference[classify_name](inputs=inputs).items()}
-            result = client.classify(MODEL_NAME, batch, signature=classify_name)
+            result = client.classify(MODEL_NAME, batch, signature=classify_request)
             if "classes" in expected:
                 _compare("Classify classes", result.labels, expected["classes"])
             if "scores" in expected:

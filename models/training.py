@@ -6,18 +6,21 @@ the transformed examples with global batch = per-replica batch x
 ``num_replicas_in_sync``, and exports a SavedModel whose signatures carry the
 TFT graph (``model.tft_layer``), so serving applies the training preprocessing.
 
-Signatures (TF Serving conventions, see tensorflow_serving/apis/*.proto):
-- ``serving_default``: ``inputs`` string ``[N]`` serialized ``tf.Example`` ->
-  ``scores`` float32 ``[N, C]`` class probabilities, ``classes`` string
-  ``[N, C]`` label names, ``class_ids`` int64 ``[N]`` argmax, ``top_class``
-  string ``[N]``, and for binary tasks ``probability`` float32 ``[N]`` of class
-  1. It is for Predict: TF Serving's Classify rejects it, since
-  classifier.cc PreProcessClassification allows only one or two outputs.
-- ``classification``: the Classify RPC's signature: ``inputs`` as above ->
-  ``classes`` and ``scores`` only, method ``tensorflow/serving/classify``
-  (``tf.saved_model.save`` can only write ``predict``;
-  ``mark_classify_signature`` rewrites it).
-- ``serving_raw``: the same outputs from raw values (see ``raw_signature``).
+Signatures (the Estimator / TF Serving convention for classifiers, see
+tensorflow_serving/apis/*.proto and servables/tensorflow/classifier.cc):
+- ``serving_default``: method ``tensorflow/serving/classify``; ``inputs``
+  string ``[N]`` serialized ``tf.Example`` -> exactly ``classes`` string
+  ``[N, C]`` (label names) and ``scores`` float32 ``[N, C]`` (class
+  probabilities). TF Serving's Classify RPC without ``signature_name`` uses
+  it (classifier.cc PreProcessClassification allows one or two outputs,
+  ``classes``/``scores``), and Predict works on it too.
+  (``tf.saved_model.save`` can only write the predict method;
+  ``mark_classify_signature`` rewrites it.)
+- ``predict``: method ``tensorflow/serving/predict``; the same ``inputs`` ->
+  ``scores`` and ``classes`` as above, ``class_ids`` int64 ``[N]`` argmax,
+  ``top_class`` string ``[N]``, and for binary tasks ``probability`` float32
+  ``[N]`` of class 1. TFMA evaluates this one (``pipeline/evaluation.py``).
+- ``serving_raw``: the ``predict`` outputs from raw values (see ``raw_signature``).
 - ``transform_features``: serialized examples -> transformed features, for TFMA.
 """
 from __future__ import annotations
@@ -44,7 +47,9 @@ from models.registry import ModelFamily, get_family
 from pipeline.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
-CLASSIFICATION_SIGNATURE = "classification"  # what the Classify RPC should name
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
+PREDICT_SIGNATURE = "predict"  # every output; for Predict and TFMA
+CLASSIFY_OUTPUTS = ("classes", "scores")  # all that TF Serving's Classify accepts
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
 HISTORY_FILE = "history.json"
@@ -160,6 +165,10 @@ class ServingModule(tf.Module):
         self._input_names = list(model.input_names)
 
     def outputs(self, raw_features: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+        """Raw features (as ``parse_example`` gives them) -> the ``predict``
+        outputs: ``scores`` float32 ``[N, C]``, ``classes`` string ``[N, C]``,
+        ``class_ids`` int64 ``[N]``, ``top_class`` string ``[N]`` and, for
+        binary tasks, ``probability`` float32 ``[N]``."""
         transformed = self.tft_layer(raw_features)
         scores = self.model({k: transformed[k] for k in self._input_names},
                             training=False)
@@ -175,18 +184,20 @@ class ServingModule(tf.Module):
         return out
 
     def signatures(self) -> Dict[str, Any]:
-        serve = tf.function(
+        """``{signature key: concrete function}`` as listed in the module docstring."""
+        examples = tf.TensorSpec([None], tf.string, name="inputs")
+        predict = tf.function(
             lambda inputs: self.outputs(tf.io.parse_example(inputs, self._serving_spec)),
-            input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+            input_signature=[examples])
+        classify = tf.function(
+            lambda inputs: {k: v for k, v in self.outputs(tf.io.parse_example(
+                inputs, self._serving_spec)).items() if k in CLASSIFY_OUTPUTS},
+            input_signature=[examples])
         transform = tf.function(
             lambda examples: self.tft_layer(tf.io.parse_example(examples, self._raw_spec)),
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        classify = tf.function(
-            lambda inputs: {k: v for k, v in self.outputs(tf.io.parse_example(
-                inputs, self._serving_spec)).items() if k in ("classes", "scores")},
-            input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        return {"serving_default": serve.get_concrete_function(),
-                CLASSIFICATION_SIGNATURE: classify.get_concrete_function(),
+        return {DEFAULT_SIGNATURE: classify.get_concrete_function(),
+                PREDICT_SIGNATURE: predict.get_concrete_function(),
                 "serving_raw": self.raw_signature(),
                 "transform_features": transform.get_concrete_function()}
 
@@ -224,7 +235,7 @@ class ServingModule(tf.Module):
             **{k: tf.TensorSpec([None], v.dtype, name=k) for k, v in specs.items()})
 
 
-def mark_classify_signature(export_dir: str, name: str = "serving_default") -> None:
+def mark_classify_signature(export_dir: str, name: str = DEFAULT_SIGNATURE) -> None:
     """Sets signature ``name``'s method to ``tensorflow/serving/classify``.
 
     TF Serving's Classify RPC (classifier.cc) requires that method name, input
@@ -245,11 +256,11 @@ def mark_classify_signature(export_dir: str, name: str = "serving_default") -> N
 
 def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
                          dataset: DatasetSpec, export_dir: str) -> None:
-    """Writes the SavedModel with the three signatures to ``export_dir``."""
+    """Writes the SavedModel with the four signatures of the module docstring
+    to ``export_dir``; ``serving_default`` gets the classify method."""
     module = ServingModule(model, tft_output, dataset)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     mark_classify_signature(export_dir)
-    mark_classify_signature(export_dir, CLASSIFICATION_SIGNATURE)
 
 
 def backup_dir(fn_args: tfx.components.FnArgs, global_batch: int) -> str:

@@ -25,6 +25,16 @@ def eval_config(dataset: DatasetSpec, lower_bound: float,
                 max_metric_drop: float = 0.0) -> tfma.EvalConfig:
     """TFMA config for a model exported by ``models.training``.
 
+    TFMA calls the ``predict`` signature, the one with every output
+    (``serving_default`` has only TF Serving's Classify outputs): the model
+    spec names no signature, and TFMA then takes ``predict`` when a model has
+    it, else ``serving_default`` (tensorflow_model_analysis/utils/
+    model_util.py ``get_default_signature_name_from_model``, the Estimator
+    convention). So a baseline exported before ``predict`` existed, whose
+    ``serving_default`` had every output, is still evaluated the same way.
+    Binary tasks are scored on ``probability`` (float32 ``[N]``, class 1),
+    multi-class on ``scores`` (float32 ``[N, C]``).
+
     Args:
       dataset: decides binary vs multi-class metrics and slices.
       lower_bound: absolute floor on the blessing metric.
@@ -54,7 +64,7 @@ def eval_config(dataset: DatasetSpec, lower_bound: float,
         slices.append(tfma.SlicingSpec(feature_keys=[F.SLICE_FEATURE]))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name="serving_default",
+            signature_name="",  # TFMA's default: predict, see above
             label_key=F.TRANSFORMED_LABEL,
             prediction_key="probability" if binary else "scores",
             preprocessing_function_names=["transform_features"])],

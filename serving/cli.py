@@ -5,9 +5,11 @@
   flags are tensorflow_model_server's (``--port``, ``--rest_api_port``,
   ``--file_system_poll_wait_seconds``, ``--enable_batching``, ...).
 - ``predict``: sends CSV rows (tabular), PNG files or IDX slices (images) or
-  lines of text (text) as ``tf.Example``s to a model's ``serving_default``
-  signature over gRPC (or REST with ``--rest``) and prints each input's top
-  classes with their label names and probabilities.
+  lines of text (text) as ``tf.Example``s in a Classify request without a
+  signature name (so to ``serving_default``, whose ``classes`` are the label
+  names and ``scores`` the probabilities) over gRPC (or REST ``:classify``
+  with ``--rest``) and prints each input's top classes with their label names
+  and probabilities.
 """
 from __future__ import annotations
 
@@ -198,7 +200,11 @@ def _raw_dtypes(client, model: str, version, label) -> Dict[str, int]:
 
 
 def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
-    """One line per input: its ``top`` classes as ``label probability``."""
+    """One line per input: its ``top`` classes as ``label probability``.
+
+    ``classes``: label names, str or bytes ``[N, C]``; ``scores``: float
+    ``[N, C]`` (a Classify answer's ``labels`` and ``scores``).
+    """
     lines = []
     for i in range(scores.shape[0]):
         order = np.argsort(-scores[i])[:top]
@@ -235,7 +241,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             examples = [{F.TEXT_KEY: line} for line in lines[rows]]
         if not examples:
             raise UsageError("no inputs selected (check --rows)")
-        outputs = client.predict(args.model, examples, version=args.version, label=args.label)
+        result = client.classify(args.model, examples, version=args.version, label=args.label)
     except (OSError, ValueError) as err:
         raise UsageError(str(err)) from None
     except ServingError as err:
@@ -244,10 +250,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     finally:
         if hasattr(client, "close"):
             client.close()
-    if "scores" not in outputs or "classes" not in outputs:
-        print(f"tfxp: error: model {args.model!r} returned {sorted(outputs)}; expected "
-              f"'classes' and 'scores'", file=sys.stderr)
-        return EXIT_FAILED
-    for line in format_top(outputs["classes"], outputs["scores"], args.top):
+    for line in format_top(result.labels, result.scores, args.top):
         print(line)
     return 0

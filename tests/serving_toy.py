@@ -14,8 +14,9 @@ errors of example-based RPCs) use it. Signatures:
   scale * sum(x).
 
 ``example_default=True`` makes ``serving_default`` the classification
-function (the project's convention: serialized examples in), and
-``methods=False`` leaves every method name ``predict``.
+function with the classify method (the project's convention, as in
+``models.training``), and ``methods=False`` leaves every method name
+``predict``.
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def write_toy_model(export_dir: str, scale: float = 2.0, noisy: bool = False,
         "classification": classify.get_concrete_function(),
         "regression": regress.get_concrete_function()})
     if methods:
-        set_methods(export_dir, METHODS)
+        set_methods(export_dir, {**METHODS, **({"serving_default": METHODS["classification"]}
+                                               if example_default else {})})
     return export_dir
 
 

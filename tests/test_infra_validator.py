@@ -32,6 +32,20 @@ def test_pipeline_run_infra_blessed_the_model_before_pushing_it(dense_run):
     assert summary.blessed and summary.pushed_path  # the Pusher took both blessings
 
 
+def test_predict_checks_every_example_signature_and_classify_prefers_serving_default(tmp_path):
+    from components.infra_validator import _classify_signature, _example_signatures
+    from serving.manager import read_signature_defs
+
+    sigs = read_signature_defs(write_toy_model(str(tmp_path / "a"), example_default=True))
+    assert _example_signatures(sigs) == ["classification", "regression", "serving_default"]
+    assert _classify_signature(sigs, "") == "serving_default"
+    # serving_default takes raw tensors (x, tag): Predict skips it, Classify
+    # falls back to the classify-method signature.
+    sigs = read_signature_defs(write_toy_model(str(tmp_path / "b")))
+    assert _example_signatures(sigs) == ["classification", "regression"]
+    assert _classify_signature(sigs, "") == "classification"
+
+
 def test_a_deterministic_model_is_blessed(tmp_path):
     model = write_toy_model(str(tmp_path / "m"), example_default=True)
     result = validate_model(model, EXAMPLES)

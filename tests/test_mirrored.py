@@ -92,9 +92,15 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, serving_spec))
     expected = model({k: transformed[k] for k in model.input_names}, training=False).numpy()
     served = tf.saved_model.load(fn_args.serving_model_dir)
-    scores = served.signatures["serving_default"](inputs=examples)["scores"].numpy()
-    assert scores.shape == expected.shape == (16, config.dataset_spec.num_classes)
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    default = served.signatures["serving_default"](inputs=examples)
+    full = served.signatures["predict"](inputs=examples)
+    assert set(default) == {"classes", "scores"}  # all TF Serving's Classify accepts
+    for outputs in (default, full):
+        scores = outputs["scores"].numpy()
+        assert scores.shape == expected.shape == (16, config.dataset_spec.num_classes)
+        np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(full["top_class"].numpy(), tf.gather(
+        default["classes"][0], np.argmax(full["scores"].numpy(), axis=1)).numpy())
 
 
 def test_successive_strategies_in_one_process_do_not_share_collective_keys():

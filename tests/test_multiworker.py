@@ -122,7 +122,7 @@ def test_the_exported_model_serves_real_examples(two_worker_training, dense_run)
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(
         eval_files, compression_type="GZIP").take(16)]
     model_dir = os.path.join(two_worker_training["job"]["model"], "Format-Serving")
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    serve = tf.saved_model.load(model_dir).signatures["predict"]
     out = serve(inputs=tf.constant(serialized))
     assert out["scores"].shape == (16, 2)
     np.testing.assert_allclose(out["scores"].numpy().sum(axis=1), 1.0, rtol=1e-5)

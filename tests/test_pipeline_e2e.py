@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_model_analysis.utils import model_util
 
 from models import features as F
 from models.registry import get_family
@@ -74,13 +75,21 @@ def test_pushed_signature_equals_keras_model_plus_transform_graph(dense_run):
     served = tf.saved_model.load(summary.pushed_path)
     serving_spec = {k: v for k, v in raw_spec.items() if k not in ("tips",)}
     no_label = tf.constant([to_example(r, serving_spec) for r in rows])
-    out = served.signatures["serving_default"](inputs=no_label)
+    out = served.signatures["predict"](inputs=no_label)
     scores = out["scores"].numpy()
     assert scores.shape == (20, 2)
     assert ((scores >= 0) & (scores <= 1)).all()
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["probability"].numpy(), expected[:, 1], rtol=1e-5, atol=1e-6)
     assert out["classes"].numpy()[0].tolist() == [b"not_big_tipper", b"big_tipper"]
+    # serving_default: the same classes and scores, and nothing else (Classify).
+    default = served.signatures["serving_default"](inputs=no_label)
+    assert set(default) == {"classes", "scores"}
+    np.testing.assert_array_equal(default["classes"].numpy(), out["classes"].numpy())
+    np.testing.assert_allclose(default["scores"].numpy(), scores, rtol=1e-6, atol=1e-7)
+    # The Evaluator's model spec names no signature: TFMA takes "predict".
+    assert model_util.get_default_signature_name_from_model_path(
+        summary.pushed_path) == "predict"
 
 
 def test_second_run_with_unchanged_inputs_is_served_from_cache(dense_run):

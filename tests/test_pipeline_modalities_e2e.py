@@ -56,7 +56,7 @@ def test_image_pipeline_pushes_cnn_whose_raw_and_example_signatures_agree(image_
     images = fm.read_idx(os.path.join(data_dir, "fashion_mnist", fm.FILES["test"][0]))[-12:]
     labels = fm.read_idx(os.path.join(data_dir, "fashion_mnist", fm.FILES["test"][1]))[-12:]
     examples = tf.constant([_int_example(image=img.reshape(-1).tolist()) for img in images])
-    by_example = served.signatures["serving_default"](inputs=examples)
+    by_example = served.signatures["predict"](inputs=examples)
     pixels = tf.constant(images, tf.float32)
     by_raw = served.signatures["serving_raw"](images=pixels)
     _assert_same_outputs(by_example, by_raw)
@@ -80,7 +80,7 @@ def test_text_pipeline_pushes_lstm_whose_raw_and_example_signatures_agree(text_r
         held_out = [r["text"] for r in csv.DictReader(f)
                     if r["category"] != "plot" and rt.movie_split(r["movie_name"]) == "test"]
     texts = held_out[:10] + ["", "x" * 50_000, " ".join(held_out[:500])[:50_000]]
-    by_example = served.signatures["serving_default"](
+    by_example = served.signatures["predict"](
         inputs=tf.constant([_text_example(t) for t in texts]))
     by_raw = served.signatures["serving_raw"](text=tf.constant(texts))
     _assert_same_outputs(by_example, by_raw)

@@ -147,14 +147,19 @@ def test_model_section_names_family_params_size_signatures_and_push(dense_report
     assert f"{params:,}" in text and f"{size:,} bytes" in text
     assert f"version <b>{summary.pushed_version}</b>" in text and summary.pushed_path in text
     sigs = {s.name: s for s in report.load_signatures(serving)}
-    assert {"serving_default", "serving_raw", "transform_features"} <= set(sigs)
-    assert [(t.name, t.dtype, t.shape) for t in sigs["serving_default"].inputs] == [
-        ("inputs", "string", "[None]")]
-    outputs = {t.name: (t.dtype, t.shape) for t in sigs["serving_default"].outputs}
-    assert outputs["scores"] == ("float", "[None, 2]")
-    assert outputs["probability"] == ("float", "[None]")
+    assert set(sigs) == {"serving_default", "predict", "serving_raw", "transform_features"}
+    for name in ("serving_default", "predict"):
+        assert [(t.name, t.dtype, t.shape) for t in sigs[name].inputs] == [
+            ("inputs", "string", "[None]")]
+        assert f"<code>{name}</code>" in text
+    assert [(t.name, t.dtype, t.shape) for t in sigs["serving_default"].outputs] == [
+        ("classes", "string", "[None, 2]"), ("scores", "float", "[None, 2]")]
     assert sigs["serving_default"].method == "tensorflow/serving/classify"
-    assert "<code>serving_default</code>" in text
+    outputs = {t.name: (t.dtype, t.shape) for t in sigs["predict"].outputs}
+    assert outputs == {"classes": ("string", "[None, 2]"), "scores": ("float", "[None, 2]"),
+                       "class_ids": ("int64", "[None]"), "top_class": ("string", "[None]"),
+                       "probability": ("float", "[None]")}
+    assert sigs["predict"].method == "tensorflow/serving/predict"
 
 
 def test_report_links_the_tensorboard_logs_the_trainer_wrote(dense_report):

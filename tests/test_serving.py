@@ -88,18 +88,25 @@ def rest(dense_server):
 
 # ------------------------------------------------------------------ answers
 
+@pytest.mark.parametrize("signature", [None, "predict"])
 @pytest.mark.parametrize("batch", [1, 64])
 @pytest.mark.parametrize("transport", ["grpc", "rest", "rest-row"])
 def test_predict_equals_the_in_process_savedmodel_call(
-        transport, batch, client, rest, reference, eval_examples):
+        transport, batch, signature, client, rest, reference, eval_examples):
+    """Predict without a signature name runs serving_default (classes, scores);
+    with ``predict`` it returns every output."""
     examples = eval_examples[:batch]
     if transport == "grpc":
-        served = client.predict(MODEL, examples)
-        assert (served.model_version, served.signature_name) == (1, "serving_default")
+        served = client.predict(MODEL, examples, signature=signature)
+        assert (served.model_version, served.signature_name) == (
+            1, signature or "serving_default")
     else:
-        served = rest.predict(MODEL, examples, row_format=transport == "rest-row")
-    assert_same(served, in_process(reference, examples))
+        served = rest.predict(MODEL, examples, signature=signature,
+                              row_format=transport == "rest-row")
+    assert_same(served, in_process(reference, examples, signature or "serving_default"))
     assert served["scores"].shape == (batch, 2)
+    assert set(served) == ({"classes", "scores"} if signature is None else
+                           {"classes", "scores", "class_ids", "top_class", "probability"})
 
 
 def test_raw_values_predict_equals_in_process(client, reference, eval_examples):
@@ -128,15 +135,20 @@ def test_raw_values_predict_equals_in_process(client, reference, eval_examples):
     assert_same(served, {k: v.numpy() for k, v in expected.items()})
 
 
-def test_classify_equals_the_classification_signature_in_process(
+def test_default_classify_answers_label_names_and_the_predict_signature_scores(
         client, rest, reference, eval_examples):
+    """Classify without a signature name (gRPC, REST ``:classify``) runs
+    ``serving_default``, as tensorflow_model_server does: label names as
+    classes, and the scores of the in-process ``predict`` signature."""
     examples = eval_examples[:16]
-    expected = in_process(reference, examples, "classification")
-    for answer in (client.classify(MODEL, examples, signature="classification"),
-                   rest.classify(MODEL, examples, signature="classification")):
+    expected = in_process(reference, examples, "predict")
+    grpc_answer = client.classify(MODEL, examples)
+    assert grpc_answer.model_version == 1
+    for answer in (grpc_answer, rest.classify(MODEL, examples)):
+        assert answer.labels.tolist() == [["not_big_tipper", "big_tipper"]] * 16
+        assert answer.scores.dtype == np.float32
         np.testing.assert_allclose(answer.scores, expected["scores"], rtol=RTOL, atol=ATOL)
-        assert answer.labels.tolist() == [[c.decode() for c in row]
-                                          for row in expected["classes"]]
+        np.testing.assert_array_equal(np.argmax(answer.scores, axis=1), expected["class_ids"])
 
 
 def test_metadata_equals_the_savedmodel_signature_defs(client, rest, dense_model):
@@ -144,6 +156,17 @@ def test_metadata_equals_the_savedmodel_signature_defs(client, rest, dense_model
     for answer in (client.get_model_metadata(MODEL), rest.get_model_metadata(MODEL)):
         assert (answer.name, answer.version) == (MODEL, 1)
         assert answer.signature_defs == expected
+        sigs = answer.signature_defs
+        assert {name: sig.method_name for name, sig in sigs.items()
+                if not name.startswith("__")} == {  # __saved_model_init_op
+            "serving_default": "tensorflow/serving/classify",
+            "predict": "tensorflow/serving/predict",
+            "serving_raw": "tensorflow/serving/predict",
+            "transform_features": "tensorflow/serving/predict"}
+        assert set(sigs["serving_default"].inputs) == set(sigs["predict"].inputs) == {"inputs"}
+        assert set(sigs["serving_default"].outputs) == {"classes", "scores"}
+        assert set(sigs["predict"].outputs) == {"classes", "scores", "class_ids", "top_class",
+                                                "probability"}
     status = client.get_model_status(MODEL, version=1)
     assert [(s.version, s.state, s.error_code) for s in status] == [
         (1, "AVAILABLE", grpc.StatusCode.OK)]
@@ -206,7 +229,11 @@ GRPC_ERROR_CONTRACT = [
     ("unknown signature on Predict", "predict", "Predict",
      _predict({"name": MODEL, "signature_name": "nope"}, {"inputs": EXAMPLE}),
      grpc.StatusCode.FAILED_PRECONDITION),
-    ("Classify on a 5-output signature", "predict", "Classify",
+    ("Classify on the 5-output predict signature", "predict", "Classify",
+     classification_pb2.ClassificationRequest(
+         model_spec=model_pb2.ModelSpec(name=MODEL, signature_name="predict")),
+     grpc.StatusCode.INVALID_ARGUMENT),
+    ("Classify without examples", "predict", "Classify",
      classification_pb2.ClassificationRequest(model_spec=model_pb2.ModelSpec(name=MODEL)),
      grpc.StatusCode.INVALID_ARGUMENT),
     ("metadata without model spec", "predict", "GetModelMetadata",
@@ -432,9 +459,11 @@ def test_client_against_a_real_tensorflow_model_server(tmp_path, dense_model, re
             expected = dict(saved_model_utils.get_meta_graph_def(str(base / "1"), "serve")
                             .signature_def)
             assert real.get_model_metadata(MODEL).signature_defs == expected
-            classified = real.classify(MODEL, eval_examples[:4], signature="classification")
+            # Classify without a signature name runs serving_default.
+            classified = real.classify(MODEL, eval_examples[:4])
             np.testing.assert_allclose(classified.scores, in_process(
-                reference, eval_examples[:4], "classification")["scores"], rtol=1e-5)
+                reference, eval_examples[:4], "predict")["scores"], rtol=1e-5)
+            assert classified.labels.tolist() == [["not_big_tipper", "big_tipper"]] * 4
             for call, code in [
                     (lambda: real.predict("nope", eval_examples[:1]), grpc.StatusCode.NOT_FOUND),
                     (lambda: real.predict(MODEL, eval_examples[:1], signature="nope"),

@@ -1,7 +1,8 @@
 """Serving the image (CNN/Fashion-MNIST) and text (LSTM/Rotten Tomatoes)
 models the real pipeline pushed (``image_run``/``text_run``): Predict over
-gRPC and REST equals the in-process SavedModel call at batch 1 and 64,
-Classify and metadata match the SavedModel, the pipeline's infra validation
+gRPC and REST equals the in-process SavedModel call at batch 1 and 64 on
+``serving_default`` and ``predict``, a default Classify and the metadata
+match the SavedModel, the pipeline's infra validation
 blessed them, and ``tfxp predict`` reads IDX slices, PNG files and text lines.
 """
 from __future__ import annotations
@@ -42,26 +43,39 @@ def served(request, tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.parametrize("signature", ["serving_default", "predict"])
 @pytest.mark.parametrize("batch", [1, 64])
-def test_grpc_and_rest_predict_equal_the_in_process_call(served, batch):
+def test_grpc_and_rest_predict_equal_the_in_process_call(served, batch, signature):
     examples = served.examples[:batch]
-    expected = in_process(served.reference, examples)
+    expected = in_process(served.reference, examples, signature)
     with ServingClient(served.server.grpc_target, timeout=60) as client:
-        assert_same(client.predict(served.name, examples), expected)
-    assert_same(RestClient(served.server.rest_url, timeout=60).predict(served.name, examples),
-                expected)
+        assert_same(client.predict(served.name, examples, signature=signature), expected)
+    assert_same(RestClient(served.server.rest_url, timeout=60).predict(
+        served.name, examples, signature=signature), expected)
 
 
-def test_classify_and_metadata_match_the_savedmodel(served):
-    expected = in_process(served.reference, served.examples[:16], "classification")
+def test_default_classify_and_metadata_match_the_savedmodel(served):
+    """Classify without a signature name (gRPC and REST) runs serving_default:
+    label names and the in-process ``predict`` signature's scores."""
+    expected = in_process(served.reference, served.examples[:16], "predict")
+    labels = [[c.decode() for c in row] for row in expected["classes"]]
     with ServingClient(served.server.grpc_target, timeout=60) as client:
-        answer = client.classify(served.name, served.examples[:16], signature="classification")
-        np.testing.assert_allclose(answer.scores, expected["scores"], rtol=1e-6, atol=1e-7)
-        assert answer.labels.tolist() == [[c.decode() for c in row]
-                                          for row in expected["classes"]]
+        answers = [client.classify(served.name, served.examples[:16]),
+                   RestClient(served.server.rest_url, timeout=60).classify(
+                       served.name, served.examples[:16])]
         metadata = client.get_model_metadata(served.name)
+    for answer in answers:
+        np.testing.assert_allclose(answer.scores, expected["scores"], rtol=1e-6, atol=1e-7)
+        assert answer.labels.tolist() == labels
+    assert labels[0] == list(served.config.dataset_spec.label_names)
     assert metadata.signature_defs == dict(saved_model_utils.get_meta_graph_def(
         served.summary.pushed_path, "serve").signature_def)
+    assert {name: sig.method_name for name, sig in metadata.signature_defs.items()
+            if not name.startswith("__")} == {  # __saved_model_init_op
+        "serving_default": "tensorflow/serving/classify",
+        "predict": "tensorflow/serving/predict",
+        "serving_raw": "tensorflow/serving/predict",
+        "transform_features": "tensorflow/serving/predict"}
 
 
 def test_the_pipeline_infra_validated_the_model(served):
@@ -108,7 +122,7 @@ def test_cli_predict_names_the_in_process_top_class(served, tmp_path, data_dir, 
             value=[line.encode()]))} for line in lines]
     examples = [tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
                 for f in features]
-    top = in_process(served.reference, examples)["top_class"]
+    top = in_process(served.reference, examples, "predict")["top_class"]
     for output in outputs:
         assert len(output) == 3
         for i, line in enumerate(output):
