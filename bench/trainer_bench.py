@@ -179,14 +179,21 @@ def timed_fits(timer: StepTimer, fit_seconds: List[float]):
 
 
 def time_run_fn(workspace: str, family: str, steps: int, eval_steps: int, epochs: int,
-                warmup_steps: int, out_dir: str) -> Tuple[float, float]:
-    """Runs ``run_fn`` once. Returns (steady steps/s, fit steps/s)."""
+                warmup_steps: int, out_dir: str, strategy: str = "mirrored"
+                ) -> Tuple[float, float]:
+    """Runs ``run_fn`` once. Returns (steady steps/s, fit steps/s).
+
+    ``strategy="default"`` swaps ``run_fn``'s MirroredStrategy for TF's
+    default (no) strategy, to see what the strategy costs on one device."""
     dataset = get_family(family).default_dataset
     fn_args = transform_fn_args(workspace, steps, eval_steps,
                                 {"family": family, "dataset": dataset, "epochs": epochs},
                                 out_dir)
     timer, fit_seconds = StepTimer(), []
-    with timed_fits(timer, fit_seconds):
+    with timed_fits(timer, fit_seconds), contextlib.ExitStack() as stack:
+        if strategy == "default":
+            stack.enter_context(mock.patch.object(training, "make_strategy",
+                                                  tf.distribute.get_strategy))
         training.run_fn(fn_args)
     return timer.steady_steps_per_s(warmup_steps), steps / fit_seconds[0]
 
@@ -237,6 +244,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1,
                         help="epochs the steps are split into (both paths)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ours-strategy", choices=("mirrored", "default"), default="mirrored",
+                        help="run_fn's strategy: its own MirroredStrategy, or TF's default "
+                        "(to see what MirroredStrategy costs on one device)")
+    parser.add_argument("--result-name", default="trainer",
+                        help="bench/results/<name>.json (e.g. for a before/after pair)")
     parser.add_argument("--workspace", action="append", default=[], metavar="DATASET=PATH",
                         help="existing workspace with Transform outputs for DATASET")
     parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(),
@@ -256,7 +268,7 @@ def main() -> None:
         batch = family.per_replica_batch * training.make_strategy().num_replicas_in_sync
         ours, plain = [], []
         for i in range(args.repeats + 1):  # the first pair is the untimed warm-up
-            o = time_run_fn(workspace, name, **common)
+            o = time_run_fn(workspace, name, strategy=args.ours_strategy, **common)
             p = time_plain_fit(workspace, name, batch, **common)
             keras.backend.clear_session()
             if i:
@@ -275,10 +287,12 @@ def main() -> None:
                          "global_batch": batch,
                          "steady_steps_per_s": {"ours": steady_o, "reference": steady_p},
                          "fit_steps_per_s": {"ours": fit_o, "reference": fit_p}}
+        # Written after every family, so a cut-short run keeps what it measured.
+        path = write_result(args.result_name, {
+            "command": reproduce_command(), "rows": rows, "details": details,
+            "settings": {k: v for k, v in vars(args).items() if k != "workspace"}})
     print_rows(rows)
-    print("written:", write_result("trainer", {
-        "command": reproduce_command(), "rows": rows, "details": details,
-        "settings": {k: v for k, v in vars(args).items() if k != "workspace"}}))
+    print("written:", path)
 
 
 if __name__ == "__main__":
