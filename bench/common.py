@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -58,3 +60,76 @@ def write_result(name: str, result: Dict[str, object]) -> str:
     with open(path, "w") as f:
         json.dump({"machine": machine_info(), **result}, f, indent=2)
     return path
+
+
+def tfxp_path() -> str:
+    """The ``tfxp`` entry point beside the running interpreter (the venv's)."""
+    return os.path.join(os.path.dirname(sys.executable), "tfxp")
+
+
+def reproduce_command() -> str:
+    """The shell command that reran this process: ``.venv/bin/python <script> <args>``,
+    with the script relative to the repository root (for ``"command"`` in results)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), root)
+    return " ".join([".venv/bin/python", script, *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def stats(values: List[float]) -> Dict[str, object]:
+    """``{"median", "min", "max", "runs"}`` of ``values`` (any unit, kept as given).
+
+    Raises:
+      statistics.StatisticsError: ``values`` is empty.
+    """
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": list(values)}
+
+
+def row(measure: str, ours: float, reference: Optional[float], unit: str,
+        target: Optional[str] = None, higher_is_better: bool = True) -> Dict[str, object]:
+    """One entry of a result's ``"rows"`` (the convention the summary reads).
+
+    ``ratio`` is > 1 when ours is better: ``ours / reference`` for a rate
+    (``higher_is_better``, e.g. steps/s), ``reference / ours`` for a cost
+    (seconds, bytes). None when there is no reference or it is 0.
+    """
+    ratio = None
+    if reference:
+        ratio = ours / reference if higher_is_better else (reference / ours if ours else None)
+    return {"measure": measure, "ours": ours, "reference": reference, "ratio": ratio,
+            "unit": unit, "target": target}
+
+
+def print_rows(rows: List[Dict[str, object]]) -> None:
+    """Prints ``rows`` as a fixed-width table (measure, ours, reference, ratio, unit)."""
+    print(f"{'measure':<58}{'ours':>11}{'reference':>11}{'ratio':>8}  unit")
+    for r in rows:
+        ref = "-" if r["reference"] is None else f"{r['reference']:.4g}"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        print(f"{r['measure'][:57]:<58}{r['ours']:>11.4g}{ref:>11}{ratio:>8}  {r['unit']}")
+
+
+def latest_run(workspace: str):
+    """The newest pipeline run recorded in ``<workspace>/metadata.sqlite``.
+
+    Returns:
+      ``(store, run_id, outputs)``: the MLMD store, the run's id and
+      ``pipeline.mlmd.run_outputs`` (``{component: {artifact type: MLMD artifact}}``).
+    Raises:
+      FileNotFoundError: no MLMD store in ``workspace``.
+      LookupError: the store records no run.
+    """
+    from pipeline import mlmd
+    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+    runs = mlmd.list_runs(store)
+    if not runs:
+        raise LookupError(f"no pipeline run recorded in {workspace!r}")
+    run_id = runs[-1][1]
+    return store, run_id, mlmd.run_outputs(store, run_id)
+
+
+def tfx_artifact(store, artifact):
+    """An MLMD artifact proto as a ``tfx.types.Artifact`` (what executors receive)."""
+    from tfx.types import artifact_utils
+    artifact_type = store.get_artifact_types_by_id([artifact.type_id])[0]
+    return artifact_utils.deserialize_artifact(artifact_type, artifact)
