@@ -46,7 +46,7 @@ from models.common import cluster_workers, make_strategy
 from models.registry import ModelFamily, get_family
 from pipeline.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
+CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
 PREDICT_SIGNATURE = "predict"  # every output; for Predict and TFMA
 CLASSIFY_OUTPUTS = ("classes", "scores")  # all that TF Serving's Classify accepts

@@ -43,8 +43,8 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default receive limit
 DEFAULT_MAX_ATTEMPTS = 4
 EXAMPLES_INPUT = "inputs"  # the input alias of example-taking signatures
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
+CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
+REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME    # "tensorflow/serving/regress"
 
 ExampleLike = Union[bytes, tf.train.Example, Mapping[str, Any]]
 

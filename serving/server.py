@@ -97,9 +97,9 @@ DEFAULT_GRPC_THREADS = 16
 DEFAULT_REST_THREADS = 8
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME    # "tensorflow/serving/predict"
+CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
+REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME    # "tensorflow/serving/regress"
 SIGNATURE_DEF_FIELD = "signature_def"  # GetModelMetadataImpl::kSignatureDef
 
 _STATE_ENUM = {name: value for name, value in
