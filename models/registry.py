@@ -81,7 +81,11 @@ FAMILIES: Dict[str, ModelFamily] = {
         "lstm", TEXT, "rotten_tomatoes",
         {"embedding_dim": 64, "lstm_units": 64, "dropout": 0.3,
          "learning_rate": 1e-3},
-        train_steps=1200, eval_steps=40, epochs=6, per_replica_batch=64,
+        # ~9.9k train reviews / 64 = 155 steps an epoch. At 1,200 steps (7.7
+        # epochs) the BiLSTM memorises the train split (accuracy 0.996) and
+        # held-out accuracy falls from 0.770 at 200-400 steps to 0.736; its
+        # eval loss is lowest after 200 steps. 400 steps stop near the peak.
+        train_steps=400, eval_steps=40, epochs=4, per_replica_batch=64,
         metric_threshold=0.6),
     "transformer": ModelFamily(
         "transformer", TEXT, "rotten_tomatoes",
