@@ -157,7 +157,7 @@ def register(subparsers) -> None:
                       "vertex: Vertex AI Pipelines (default: kfp)")
     comp.add_argument("--beam-preset", choices=sorted(PRESETS),
                       help="Beam runner preset (see pipeline/beam_presets.py); "
-                      "default: the local default, DirectRunner in-process, in each pod")
+                      "default: the local default, FnApiRunner in-process, in each pod")
     comp.add_argument("--beam-arg", action="append",
                       help="Beam option, repeatable; added after the preset's")
     comp.add_argument("--pvc", action="append", metavar="CLAIM=PATH",

@@ -89,7 +89,7 @@ class KubeflowOptions:
       gpu_type: the accelerator resource name (``nvidia.com/gpu`` on KFP).
       target: ``kfp`` (open-source Kubeflow Pipelines 2.x) or ``vertex``.
       beam_pipeline_args: Beam options for every Beam-based component; None
-        means the local default (DirectRunner in-process) inside each pod.
+        means the local default (FnApiRunner in-process) inside each pod.
       pvc_mounts: PersistentVolumeClaim name -> mount path, mounted in every task.
     """
     pipeline_root: str

@@ -2,7 +2,7 @@
 
 ExampleGen, StatisticsGen, Transform and Evaluator run their data processing
 on Beam; ``beam_pipeline_args`` decide where. The local default is the
-DirectRunner in-process (``pipeline.config.DEFAULT_BEAM_ARGS``, which says
+FnApiRunner in-process (``pipeline.config.DEFAULT_BEAM_ARGS``, which says
 why); ``direct-multiprocess`` spreads it over one process per core.
 The presets below move that work to a cluster. Each preset holds the options
 that make the runner work with this project; the options that name *your*
@@ -12,10 +12,14 @@ Options given later win, so ``--beam-arg`` also overrides a preset's default.
 Presets (options as Beam 2.74 defines them in
 ``apache_beam/options/pipeline_options.py``):
 
-- ``direct``: DirectRunner in-process (``in_memory``). The local default.
+- ``direct``: Beam's local FnApiRunner in-process (``in_memory``), the
+  runner DirectRunner settles on for batch pipelines, named so that no
+  PrismRunner binary is downloaded (see ``DEFAULT_BEAM_ARGS``). The default.
 - ``direct-multiprocess``: DirectRunner, one SDK worker process per core
   (``multi_processing``); pays a TensorFlow import per worker and component,
-  so it only wins on many cores with large data.
+  so it only wins on many cores with large data. DirectRunner, not the
+  FnApiRunner by name, because only DirectRunner hands the pipeline options
+  to the worker processes; it tries PrismRunner first (see above).
 - ``dataflow``: Google Cloud Dataflow. Required: ``--project``, ``--region``,
   ``--temp_location`` (a gs:// folder; derived from a gs:// pipeline root) and
   ``--sdk_container_image`` (the pipeline image, which carries TFX and this
@@ -65,8 +69,8 @@ _PORTABLE_WORKERS = ("--environment_type=EXTERNAL",
                      f"--environment_config={WORKER_POOL_ADDRESS}")
 
 PRESETS: Dict[str, BeamPreset] = {p.name: p for p in (
-    BeamPreset("direct", "DirectRunner",
-               "local DirectRunner, in-process (the default)",
+    BeamPreset("direct", "FnApiRunner",
+               "local FnApiRunner, in-process (the default)",
                args=DEFAULT_BEAM_ARGS),
     BeamPreset("direct-multiprocess", "DirectRunner",
                "local DirectRunner, one worker process per core",

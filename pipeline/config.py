@@ -14,13 +14,18 @@ from typing import Any, Dict, List, Optional
 from models.registry import ModelFamily, get_family, resolve_dataset
 from pipeline.datasets import DatasetSpec
 
-# Beam DirectRunner in-process. Chosen from measurements on the 2-core
-# development machine (bench/pipeline_bench.py, bench/transform_bench.py):
+# Beam's local FnApiRunner, in-process. In-process, because on the 2-core
+# development machine (bench/pipeline_bench.py, bench/transform_bench.py)
 # multi_processing starts SDK worker processes that each import TensorFlow for
 # every Beam component, which cost ExampleGen 255 s against 14 s in_memory
-# and StatisticsGen 130 s against 13 s on the taxi data. Many-core machines
-# can choose it with ``--beam-preset direct-multiprocess``.
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory",)
+# and StatisticsGen 130 s against 13 s on the taxi data; many-core machines
+# can choose it with ``--beam-preset direct-multiprocess``. The FnApiRunner by
+# name, because Beam 2.74's DirectRunner first tries the PrismRunner, whose
+# binary it downloads from GitHub at run time (direct_runner.py,
+# SwitchingDirectRunner): offline that fails and falls back to this same
+# FnApiRunner, online it would run on an unpinned runner TFX 1.16 was not
+# tested with.
+DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
 DEFAULT_WORKSPACE = "workspace"
 DEFAULT_DATA_DIR = "data"
 

@@ -77,10 +77,12 @@ def test_direct_in_memory_is_the_local_default_and_multi_processing_a_preset():
     assert args == list(DEFAULT_BEAM_ARGS)
     options = PipelineOptions(args)
     assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
-    assert (options.view_as(StandardOptions).runner or "DirectRunner") == "DirectRunner"
+    # By name, so that DirectRunner's PrismRunner download is never tried.
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
     multi = PipelineOptions(beam_presets.preset_args("direct-multiprocess"))
     assert multi.view_as(DirectOptions).direct_running_mode == "multi_processing"
     assert multi.view_as(DirectOptions).direct_num_workers == 0  # one per core
+    assert (multi.view_as(StandardOptions).runner or "DirectRunner") == "DirectRunner"
 
 
 def test_unknown_preset_lists_the_known_ones():

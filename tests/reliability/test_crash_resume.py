@@ -39,7 +39,7 @@ def _start_run(config: RunConfig, csv_path: str) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "run", "--workspace", config.workspace,
              "--csv", csv_path, "--train-steps", str(TRAIN_STEPS), "--eval-steps", "2",
-             "--epochs", "1", f"--beam-arg={TINY_BEAM_ARGS[0]}"],
+             "--epochs", "1", *[f"--beam-arg={arg}" for arg in TINY_BEAM_ARGS]],
             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_path = log_path
     return proc

@@ -150,7 +150,7 @@ def test_flood_of_unseen_categories_stops_the_cli_run_with_one_report_and_exit_1
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "run", "--workspace", config.workspace,
          "--csv", csv_path, "--train-steps", "5", "--eval-steps", "1",
-         f"--beam-arg={TINY_BEAM_ARGS[0]}"],
+         *[f"--beam-arg={arg}" for arg in TINY_BEAM_ARGS]],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
