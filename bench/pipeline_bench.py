@@ -1,7 +1,9 @@
-"""Times the default pipeline run, per component from MLMD, for each Beam
-DirectRunner mode side by side, plus a cached rerun.
+"""Times the default pipeline run, per component from MLMD, for each local
+Beam preset side by side (``direct``: FnApiRunner in-process, the default;
+``direct-multiprocess``: DirectRunner, one worker process per core), plus a
+cached rerun.
 
-Usage: .venv/bin/python bench/pipeline_bench.py [--train-steps N] [--modes in_memory,multi_processing]
+Usage: .venv/bin/python bench/pipeline_bench.py [--train-steps N] [--modes direct,direct-multiprocess]
 
 Each mode runs in a fresh workspace in a subprocess (``tfxp run``), so import
 time is included in the wall time as a user would see it. Prints a table and
@@ -20,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import write_result  # noqa: E402
+from bench.common import reproduce_command, write_result  # noqa: E402
 from pipeline import env  # noqa: E402,F401
 from pipeline import mlmd  # noqa: E402
 
@@ -28,9 +30,7 @@ TFXP = os.path.join(os.path.dirname(sys.executable), "tfxp")
 
 
 def _run(workspace: str, mode: str, extra) -> tuple[float, mlmd.RunSummary]:
-    argv = [TFXP, "run", "--workspace", workspace,
-            f"--beam-arg=--direct_running_mode={mode}", "--beam-arg=--direct_num_workers=0",
-            *extra]
+    argv = [TFXP, "run", "--workspace", workspace, "--beam-preset", mode, *extra]
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
@@ -41,7 +41,8 @@ def _run(workspace: str, mode: str, extra) -> tuple[float, mlmd.RunSummary]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--modes", default="in_memory,multi_processing")
+    parser.add_argument("--modes", default="direct,direct-multiprocess",
+                        help="comma-separated Beam presets (pipeline/beam_presets.py)")
     parser.add_argument("--train-steps", type=int, help="default: the family's")
     args = parser.parse_args()
     extra = ["--train-steps", str(args.train_steps)] if args.train_steps else []
@@ -63,7 +64,7 @@ def main() -> None:
         r["ratio_to_fastest"] = r["wall_s"] / fastest
         print(f"{mode}: wall {r['wall_s']:.0f} s = {r['ratio_to_fastest']:.2f}x the fastest mode; "
               f"target < 180 s: {'met' if r['wall_s'] < 180 else 'NOT met'}")
-    print("written:", write_result("pipeline", {"modes": results}))
+    print("written:", write_result("pipeline", {"command": reproduce_command(), "modes": results}))
 
 
 if __name__ == "__main__":
