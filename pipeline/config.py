@@ -129,6 +129,9 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.metric_threshold is not None and not 0 <= self.metric_threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1] (an AUC or an accuracy), "
+                             f"got {self.metric_threshold}")
         if self.max_metric_drop < 0:
             raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
 

@@ -155,7 +155,12 @@ def _csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Dict[s
     from tensorflow.core.framework import types_pb2
 
     with open(path, newline="", encoding="utf-8") as f:
-        table = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        table = list(reader)
+    missing = sorted(set(dtypes) - set(reader.fieldnames or ()))
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; the model's raw "
+                         f"features are {', '.join(sorted(dtypes))}")
     examples = []
     for number, row in list(enumerate(table))[rows]:
         features: Dict[str, Any] = {}
@@ -169,7 +174,7 @@ def _csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Dict[s
                 elif dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
                     features[name] = float(cell)
                 elif dtype is not None:
-                    features[name] = int(cell)
+                    features[name] = _int(cell)
                 else:  # not a model input: keep its most natural type
                     features[name] = _guess(cell)
             except ValueError:
@@ -177,6 +182,19 @@ def _csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Dict[s
                                  f"not a valid {dtype and _dtype_name(dtype)}") from None
         examples.append(features)
     return examples
+
+
+def _int(cell: str) -> int:
+    """An integer cell; whole floats such as ``'180.0'`` (how the taxi CSV
+    writes ``trip_seconds``, and CsvExampleGen accepts) count. Raises
+    ``ValueError`` otherwise."""
+    try:
+        return int(cell)
+    except ValueError:
+        value = float(cell)
+        if not value.is_integer():
+            raise
+        return int(value)
 
 
 def _dtype_name(dtype: int) -> str:

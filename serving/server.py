@@ -897,7 +897,9 @@ def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool =
                             help="name of the model (with --model_base_path)")
         parser.add_argument("--model_base_path", help="folder of integer version folders")
     parser.add_argument("--model_config_file",
-                        help="ModelServerConfig text proto; overrides --model_name")
+                        help="ModelServerConfig text proto" + (
+                            "; overrides --model_name" if models_required else
+                            "; overrides the workspace's serving folder"))
     parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
                         help="re-read --model_config_file this often (0 = never)")
     parser.add_argument("--host", default=DEFAULT_HOST,

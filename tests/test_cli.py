@@ -32,6 +32,7 @@ def taxi_csv(tmp_path):
     (["--model", "cnn", "--dataset", "chicago_taxi"], "model family 'cnn' takes image data"),
     (["--csv", "/nonexistent/trips.csv"], "CSV path '/nonexistent/trips.csv' does not exist"),
     (["--train-steps", "0"], "train_steps must be >= 1, got 0"),
+    (["--threshold", "2"], "threshold must be in [0, 1] (an AUC or an accuracy), got 2.0"),
 ])
 def test_bad_names_and_paths_exit_2_with_one_line(capsys, tmp_path, argv, expected):
     code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), *argv)

@@ -113,7 +113,7 @@ def test_unreachable_threshold_blocks_the_push_and_leaves_serving_unchanged(dens
     config, _ = dense_run
     before = {v: saved_model_digest(os.path.join(config.serving_base, str(v)))
               for v in list_versions(config.serving_base)}
-    _, gated = run_tiny_pipeline(config.workspace, "dense", metric_threshold=1.01)
+    _, gated = run_tiny_pipeline(config.workspace, "dense", metric_threshold=1.0)
     assert gated.blessed is False
     assert gated.pushed_path is None
     states = {c.component: c.state for c in gated.components}
