@@ -327,18 +327,13 @@ class SpacedBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.min_seconds = float(min_seconds)
         self._last_backup = None
 
-    def on_train_batch_end(self, batch, logs=None):
-        # BackupAndRestore.on_train_batch_end (tf_keras 2.16), plus the time
-        # rule; ParameterServerStrategy is not used here.
-        self._training_state.backup_if_preempted()
-        self._batches_count += 1
-        if self._batches_count < self.save_freq:
-            return
-        self._batches_count = 0
+    def _backup(self, epoch, batch=0):
+        # The one place BackupAndRestore (tf_keras 2.16) writes a step or
+        # epoch backup; its step counting stays as it is.
         now = time.monotonic()
         if self._last_backup is not None and now - self._last_backup < self.min_seconds:
             return
-        self._backup(epoch=self._current_epoch, batch=batch)
+        super()._backup(epoch, batch)
         self._last_backup = time.monotonic()
 
 

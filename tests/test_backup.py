@@ -12,8 +12,10 @@ class _Counting(SpacedBackupAndRestore):
         self.steps_at_backup = []
 
     def _backup(self, epoch, batch=0):
-        self.steps_at_backup.append(int(self.model.optimizer.iterations.numpy()))
+        written_before = self._last_backup
         super()._backup(epoch, batch)
+        if self._last_backup != written_before:  # written, not skipped
+            self.steps_at_backup.append(int(self.model.optimizer.iterations.numpy()))
 
 
 def _fit(callback, steps=10):
