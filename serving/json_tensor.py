@@ -147,7 +147,9 @@ def _fill(value: Any, level: int, shape: List[int], dtype: int, out: List[Any]) 
 MAX_RANK = 32
 
 
-def _np_dtype(dtype: int):
+def numpy_dtype(dtype: int):
+    """A TensorProto ``DataType`` enum -> the numpy dtype arrays of it use
+    (``object`` for DT_STRING, whose values are bytes)."""
     return object if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
 
 
@@ -163,7 +165,7 @@ def json_to_array(value: Any, dtype: int) -> np.ndarray:
                                f"most {MAX_RANK} dimensions")
     leaves: List[Any] = []
     _fill(value, 0, shape, dtype, leaves)
-    array = np.empty(len(leaves), dtype=_np_dtype(dtype))
+    array = np.empty(len(leaves), dtype=numpy_dtype(dtype))
     array[:] = leaves
     return array.reshape(shape)
 

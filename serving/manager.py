@@ -55,6 +55,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import json_tensor
 from serving.batching import Batcher, BatchingOptions
 from serving.errors import (ServingError, code_from_number, failed_precondition,
                             invalid_argument, make_error, not_found)
@@ -181,9 +182,7 @@ class Servable:
                 if shape.unknown_rank or not shape.dim or shape.dim[0].size > 0:
                     break  # no batch dimension to make empty
                 dims = [0] + [max(d.size, 1) for d in shape.dim[1:]]
-                dtype = (object if info.dtype == tf.string.as_datatype_enum
-                         else tf.dtypes.as_dtype(info.dtype).as_numpy_dtype)
-                inputs[alias] = np.zeros(dims, dtype=dtype)
+                inputs[alias] = np.zeros(dims, dtype=json_tensor.numpy_dtype(info.dtype))
             else:
                 if name in self.functions and inputs:
                     try:
@@ -201,7 +200,8 @@ class Servable:
             inputs = {"inputs": examples_from_input(request.input)}
         else:
             raise invalid_argument(f"Unsupported log_type for warmup: {kind} at {path}")
-        signature = request.model_spec.signature_name or "serving_default"
+        signature = (request.model_spec.signature_name
+                     or tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY)
         if signature not in self.functions:
             raise invalid_argument(f"warmup request names unknown signature {signature!r} "
                                    f"at {path}")

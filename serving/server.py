@@ -96,7 +96,7 @@ DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_GRPC_THREADS = 16
 DEFAULT_REST_THREADS = 8
 
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
 PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME    # "tensorflow/serving/predict"
 CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
 REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME    # "tensorflow/serving/regress"
