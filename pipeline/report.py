@@ -365,6 +365,13 @@ def _threshold_text(metric: str, threshold) -> List[str]:
     return out
 
 
+def _slice_spec_text(spec) -> str:
+    """``Overall`` for the empty ``SlicingSpec``, else its one-line text proto."""
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(spec, as_one_line=True) or "Overall"
+
+
 def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
     """Thresholds of the eval config and TFMA's validation result.
 
@@ -379,9 +386,13 @@ def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
     thresholds = []
     for spec in eval_config.metrics_specs:
         for metric in spec.metrics:
+            name = _snake(metric.class_name)
             if metric.HasField("threshold"):
-                name = _snake(metric.class_name)
                 thresholds.extend(_threshold_text(name, metric.threshold))
+            for per_slice in metric.per_slice_thresholds:
+                where = ", ".join(_slice_spec_text(s) for s in per_slice.slicing_specs)
+                thresholds.extend(f"{rule} ({where})"
+                                  for rule in _threshold_text(name, per_slice.threshold))
         for name, threshold in spec.thresholds.items():
             thresholds.extend(_threshold_text(name, threshold))
     validation_ok, failures = None, []

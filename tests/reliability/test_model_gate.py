@@ -3,7 +3,7 @@
 The Evaluator's thresholds (``pipeline.evaluation``): an absolute lower bound
 per family (``models.registry``: AUC for binary tasks, accuracy otherwise),
 plus a change threshold against the latest blessed model, which TFX applies
-only when the Resolver found one.
+only when the Resolver found one. Both gate the Overall slice.
 """
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ def test_bad_model_is_not_blessed_not_pushed_and_the_old_version_keeps_serving(d
     # (the absolute bound may or may not, depending on the random init).
     overall = [s for s in result.metric_validations_per_slice
                if not s.slice_key.single_slice_keys]
+    # Only the Overall slice is gated; the per-hour slices are report-only.
+    assert overall == list(result.metric_validations_per_slice), result
     assert any(f.metric_threshold.HasField("change_threshold")
                for s in overall for f in s.failures), result
     assert bad.metrics["Overall"]["auc"] < first.metrics["Overall"]["auc"]
@@ -131,8 +133,12 @@ def test_family_threshold_rejects_a_collapsed_model(family):
     spec = FAMILIES[family]
     dataset = get_dataset(spec.default_dataset)
     config = evaluation.eval_config(dataset, spec.metric_threshold)
-    [gated] = [m for m in config.metrics_specs[0].metrics if m.HasField("threshold")]
-    bound = gated.threshold.value_threshold.lower_bound.value
+    [gated] = [m for m in config.metrics_specs[0].metrics
+               if m.HasField("threshold") or m.per_slice_thresholds]
+    assert not gated.HasField("threshold"), "an all-slices bound would gate tiny slices"
+    [per_slice] = gated.per_slice_thresholds
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]  # Overall only
+    bound = per_slice.threshold.value_threshold.lower_bound.value
     assert bound == pytest.approx(spec.metric_threshold)
 
     labels = _real_labels(dataset.name)
