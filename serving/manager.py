@@ -55,7 +55,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import json_tensor
+from serving import json_tensor, tensors
 from serving.batching import Batcher, BatchingOptions
 from serving.errors import (ServingError, code_from_number, failed_precondition,
                             invalid_argument, make_error, not_found)
@@ -194,7 +194,7 @@ class Servable:
         kind = log_entry.WhichOneof("log_type")
         if kind == "predict_log":
             request = log_entry.predict_log.request
-            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            inputs = {k: tensors.to_ndarray(v) for k, v in request.inputs.items()}
         elif kind in ("classify_log", "regress_log"):
             request = getattr(log_entry, kind).request
             inputs = {"inputs": examples_from_input(request.input)}

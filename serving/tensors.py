@@ -49,7 +49,8 @@ def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
 
 
 def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """TensorProto -> ndarray (strings as an object array of bytes).
+    """TensorProto -> a new, writable ndarray (strings as an object array of
+    bytes).
 
     Raises:
       TypeError/ValueError: a malformed proto (wrong content size, bad dtype).
@@ -67,5 +68,5 @@ def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
         array = np.frombuffer(proto.tensor_content, dtype=numpy_type)
         if array.size != count:
             raise ValueError(f"tensor_content holds {array.size} values for shape {shape}")
-        return array.reshape(shape)
+        return array.reshape(shape).copy()  # writable, as tf.make_ndarray's
     return tf.make_ndarray(proto)
