@@ -90,8 +90,13 @@ FAMILIES: Dict[str, ModelFamily] = {
     "transformer": ModelFamily(
         "transformer", TEXT, "rotten_tomatoes",
         {"embedding_dim": 64, "num_heads": 4, "ff_dim": 128, "num_blocks": 2,
-         "dropout": 0.2, "learning_rate": 5e-4},
-        train_steps=1200, eval_steps=40, epochs=6, per_replica_batch=64,
+         "dropout": 0.3, "learning_rate": 2e-4},
+        # Held-out accuracy every 50 steps (an offline sweep on the
+        # transformed data, 2026-11-30): at lr 5e-4 / dropout 0.2 it swings
+        # 0.69-0.77 between checkpoints and falls to 0.737 by 600 steps; at
+        # lr 2e-4 / dropout 0.3 it holds 0.750-0.767 from 300 to 500 steps.
+        # 1,200 steps (the old default) memorise the ~9.9k train reviews.
+        train_steps=400, eval_steps=40, epochs=4, per_replica_batch=64,
         metric_threshold=0.6),
 }
 
