@@ -33,8 +33,9 @@ TINY_BEAM_ARGS = list(DEFAULT_BEAM_ARGS)
 
 
 # Dense's defaults (lr 3e-4, dropout 0.3) are tuned for 1,500 steps; in 30
-# steps they leave some trip_start_hour slices under the AUC floor, which
-# TFMA applies to every slice. The older, faster settings clear it.
+# steps they left some trip_start_hour slices under the 0.6 AUC floor. Only
+# the Overall slice is gated now, but a tiny run's blessing should not hang
+# on a margin: the older, faster settings learn more in 30 steps.
 TINY_HPARAMS = {"dense": {"learning_rate": 1e-3, "dropout": 0.1}}
 
 
