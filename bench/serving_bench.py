@@ -29,7 +29,10 @@ output names), side by side:
   server (``python -m serving.server``, a subprocess as in deployment, unless
   ``--in-process-server``), batching off;
 - grpc_batching: the same with the server's batching on (max batch 32,
-  1 ms timeout, 2 batch threads).
+  1 ms timeout, 2 batch threads);
+- grpc_floor: ``GetModelStatus`` on the same server (latency only), a unary
+  call that runs no TensorFlow: what any gRPC round trip costs on this
+  machine, so the Predict overhead splits into transport and the rest.
 Measured, after 20 warm-up calls per path, in ``--repeats`` rounds that
 each visit every path in turn (order rotated, both servers up throughout, so
 load from other work falls on all paths alike): ``--iters`` calls for
@@ -260,6 +263,8 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
       ``{path: {"latency": {p50_ms, p99_ms, mean_ms, samples} over all rounds'
       calls, "qps": {clients: median calls/s}, "qps_runs": {clients: [calls/s]}}}``.
     """
+    from serving.client import ServingClient
+
     clients = [int(c) for c in args.clients.split(",")]
     function = tf.saved_model.load(model_dir).signatures[args.signature]
     input_name = signature_input(function)
@@ -275,9 +280,12 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
             makers[name] = _grpc_caller(servers[name].port, examples, args.signature,
                                         input_name)
         callers = {name: make() for name, make in makers.items()}
-        for call in callers.values():
+        status_client = ServingClient(f"127.0.0.1:{servers['grpc'].port}", timeout=60)
+        floor_call = lambda i: status_client.get_model_status(MODEL)  # noqa: E731
+        for call in [*callers.values(), floor_call]:
             latency_ms(call, 20)  # warm-up
         samples = {name: [] for name in makers}
+        floor: List[float] = []
         qps_runs = {name: {n: [] for n in clients} for name in makers}
         names = list(makers)
         for round_no in range(args.repeats):
@@ -285,15 +293,19 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
                 samples[name] += latency_ms(callers[name], args.iters, round_no * args.iters)
                 for n in clients:
                     qps_runs[name][n].append(throughput(makers[name], n, args.duration))
+            floor += latency_ms(floor_call, args.iters)
             print(f"  round {round_no + 1}: " + ", ".join(
                 f"{name} p50 {statistics.median(samples[name][-args.iters:]):.2f} ms"
-                for name in names), flush=True)
+                for name in names) +
+                f", grpc_floor p50 {statistics.median(floor[-args.iters:]):.2f} ms", flush=True)
     finally:
         for server in servers.values():
             server.close()
-    return {name: {"latency": percentiles(samples[name]),
-                   "qps": {n: statistics.median(v) for n, v in qps_runs[name].items()},
-                   "qps_runs": qps_runs[name]} for name in makers}
+    results = {name: {"latency": percentiles(samples[name]),
+                      "qps": {n: statistics.median(v) for n, v in qps_runs[name].items()},
+                      "qps_runs": qps_runs[name]} for name in makers}
+    results["grpc_floor"] = {"latency": percentiles(floor)}
+    return results
 
 
 def modality_rows(modality: str, results: Dict[str, Dict]) -> List[Dict]:
@@ -301,6 +313,14 @@ def modality_rows(modality: str, results: Dict[str, Dict]) -> List[Dict]:
     local = results["in_process"]
     local_max = max(local["qps"].values())
     rows = []
+    overhead = results["grpc"]["latency"]["p50_ms"] - local["latency"]["p50_ms"]
+    floor = results["grpc_floor"]["latency"]["p50_ms"]
+    rows.append({
+        "measure": f"{modality} grpc: p50 overhead over in-process vs the transport floor, "
+                   f"GetModelStatus p50 (ratio = floor / overhead, the share of the "
+                   f"overhead that any unary gRPC call pays here)",
+        "ours": overhead, "reference": floor, "ratio": floor / overhead if overhead > 0 else None,
+        "unit": "ms", "target": None})
     for name in ("grpc", "grpc_batching"):
         r = results[name]
         for q in ("p50", "p99"):
@@ -381,12 +401,16 @@ def main(argv=None) -> int:
           " ".join(f"{f'req/s@{n}':>10}" for n in clients))
     for modality, paths in results.items():
         for name, r in paths.items():
+            if "qps" not in r:
+                continue
             print(f"{modality + ' ' + name:26} {r['latency']['p50_ms']:8.2f} "
                   f"{r['latency']['p99_ms']:8.2f} " +
                   " ".join(f"{r['qps'][n]:10.1f}" for n in clients))
     for modality, paths in results.items():
         local_p50 = paths["in_process"]["latency"]["p50_ms"]
         local_max = max(paths["in_process"]["qps"].values())
+        print(f"{modality}: gRPC round-trip floor (GetModelStatus, no TensorFlow) p50 "
+              f"{paths['grpc_floor']['latency']['p50_ms']:.2f} ms")
         for name in ("grpc", "grpc_batching"):
             r = paths[name]
             overhead = r["latency"]["p50_ms"] - local_p50
