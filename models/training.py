@@ -340,17 +340,24 @@ class SpacedBackupAndRestore(keras.callbacks.BackupAndRestore):
 class StepCounter(keras.callbacks.Callback):
     """Records the optimizer's step when ``fit`` starts (after
     ``BackupAndRestore`` restored it, so it must come later in the callback
-    list) and how many steps this ``fit`` ran."""
+    list) and how many steps this ``fit`` ran (the optimizer's step at the
+    end minus the one at the start).
+
+    It has no per-batch hook and accepts tensor logs: one callback without
+    ``_supports_tf_logs`` makes Keras copy every step's logs to numpy, a
+    host sync per step (tf_keras ``CallbackList._process_logs``).
+    """
 
     def __init__(self):
         super().__init__()
+        self._supports_tf_logs = True
         self.initial_step, self.steps_run = 0, 0
 
     def on_train_begin(self, logs=None):
         self.initial_step = int(self.model.optimizer.iterations.numpy())
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps_run += 1
+    def on_train_end(self, logs=None):
+        self.steps_run = int(self.model.optimizer.iterations.numpy()) - self.initial_step
 
 
 def is_chief(tf_config: str | None = None) -> bool:
