@@ -151,13 +151,46 @@ def serialize_examples(examples: Sequence[ExampleLike]) -> List[bytes]:
 
 
 def _is_examples(inputs: Any) -> bool:
-    return not isinstance(inputs, Mapping) and not isinstance(inputs, (str, bytes))
+    """True for a sequence of examples, False for an ``{alias: value}`` mapping.
+
+    Raises:
+      TypeError: ``inputs`` is one bytes/str: a single serialized example
+        must be wrapped in a list.
+    """
+    if isinstance(inputs, Mapping):
+        return False
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError("inputs: give an {alias: array} mapping or a list of examples; "
+                        "wrap a single serialized example in a list")
+    return True
+
+
+def _leaves(value: Any):
+    """The non-list items of nested lists/tuples, depth first."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def _as_array(value: Any) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind == "U":  # DT_STRING values are bytes
-        array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
+    """An input value -> ndarray; text stays Python bytes/str (dtype object).
+
+    Lists holding bytes or str become object arrays rather than numpy ``S``
+    arrays, which drop trailing NUL bytes (serialized tf.Examples often end
+    with one) and cannot mix bytes with str. An ``S`` array the caller built
+    has lost those bytes already; it is sent as it is.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    elif isinstance(value, (bytes, str)) or any(
+            isinstance(v, (bytes, str)) for v in _leaves(value)):
+        array = np.array(value, dtype=object)
+    else:
+        array = np.asarray(value)
+    if array.dtype.kind in "SU":  # tensors.to_proto takes bytes or str objects
+        array = array.astype(object)
     return array
 
 

@@ -31,21 +31,33 @@ def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     """ndarray -> TensorProto (``tensor_content`` or ``string_val``).
 
     Raises:
-      TypeError/ValueError: a dtype TensorFlow has no equivalent for.
+      TypeError/ValueError: a dtype TensorFlow has no equivalent for, or an
+        object array holding something other than bytes or str.
     """
     array = np.asarray(array)
+    if not array.dtype.isnative:  # e.g. big-endian '>f4' read from a file
+        array = array.astype(array.dtype.newbyteorder("="))
     if not is_string(array) and array.dtype not in _FAST_ENUM:
         return tf.make_tensor_proto(array)
     proto = tensor_pb2.TensorProto(tensor_shape=tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape]))
     if is_string(array):
         proto.dtype = types_pb2.DT_STRING
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8")
-                                for v in array.reshape(-1).tolist())
+        proto.string_val.extend(_string_value(v, i)
+                                for i, v in enumerate(array.reshape(-1).tolist()))
     else:
         proto.dtype = _FAST_ENUM[array.dtype]
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
     return proto
+
+
+def _string_value(value, index: int) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"string tensor element {index} is {type(value).__name__} "
+                    f"({value!r:.40}); expected bytes or str")
 
 
 def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:

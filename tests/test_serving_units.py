@@ -561,3 +561,34 @@ def test_predict_csv_reads_whole_floats_as_ints_and_names_missing_columns(tmp_pa
     with pytest.raises(ValueError, match=r"missing column\(s\) company, fare; the model's raw "
                                          r"features are company, fare, trip_seconds"):
         _csv_examples(str(partial), slice(None), dtypes)
+
+
+def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
+    """Serialized tf.Examples often end in a NUL byte, which a numpy ``S``
+    array drops; the client keeps text as Python objects. Values a string
+    tensor cannot hold are a TypeError naming the element, not a silent
+    ``str()``; a bare example must come in a list."""
+    from serving import client, tensors
+
+    example = b"\n\x0c\n\n\n\x01a\x12\x05\n\x03\x00\x01\x00"  # ends in NUL, as 729 taxi eval rows do
+    assert np.asarray([example])[0] != example  # numpy S drops the trailing NUL
+    for value in ([example], (example,), [[example]], example):
+        proto = tensors.to_proto(client._as_array(value))
+        assert list(proto.string_val) == [example]
+    mixed = tensors.to_proto(client._as_array([b"\xffraw", "caf\u00e9"]))
+    assert list(mixed.string_val) == [b"\xffraw", "caf\u00e9".encode("utf-8")]
+    assert [d.size for d in mixed.tensor_shape.dim] == [2]
+    numbers = client._as_array([[1, 2], [3, 4]])
+    assert numbers.dtype == np.int64 and numbers.shape == (2, 2)
+
+    for bad in ([b"ok", None], [b"ok", 3]):
+        with pytest.raises(TypeError, match="string tensor element 1 is"):
+            tensors.to_proto(client._as_array(bad))
+    with pytest.raises(TypeError, match="wrap a single serialized example in a list"):
+        client._is_examples(example)
+    assert client._is_examples([example]) and not client._is_examples({"inputs": [example]})
+
+    big_endian = np.arange(3, dtype=">f4")
+    np.testing.assert_array_equal(tensors.to_ndarray(tensors.to_proto(big_endian)), [0, 1, 2])
+    out = tensors.to_ndarray(tensors.to_proto(np.arange(3, dtype=np.float32)))
+    out[0] = 7.0  # writable, as tf.make_ndarray's
