@@ -4,7 +4,7 @@ directly, on the same data, plus a cached rerun.
 Usage: .venv/bin/python bench/overhead_bench.py [--workspace PATH] [--repeats N]
 
 The pipeline side is one run of the default pipeline (Dense on the taxi CSV;
-``--train-steps 50 --eval-steps 5``, Beam in_memory) in a fresh workspace,
+``--train-steps 50 --eval-steps 5``, the default in-process FnApiRunner) in a fresh workspace,
 or the newest fully executed run in ``--workspace``. Its component times are
 MLMD's (execution create -> last update, seconds). The direct side does each
 component's own work in this process, ``--repeats`` times after one warm-up:
@@ -15,7 +15,7 @@ component's own work in this process, ``--repeats`` times after one warm-up:
   (the pipeline's ``hash_buckets`` 2 and 1), GZIP ``tf.io.TFRecordWriter``.
 - Transform: ``tft_beam.AnalyzeAndTransformDataset`` on ExampleGen's train
   split and ``TransformDataset`` on eval with the same ``preprocessing_fn``
-  and schema, in one in_memory Beam pipeline, writing the transform graph
+  and schema, in one Beam pipeline on the same runner, writing the transform graph
   and GZIP TFRecords of transformed examples (what Transform hands on;
   the component also computes pre/post-transform statistics, which this
   leaves out).
@@ -53,10 +53,9 @@ import tensorflow as tf  # noqa: E402
 from bench.common import (latest_run, print_rows, repeat, reproduce_command, row,  # noqa: E402
                           tfxp_path, write_result)
 from pipeline import mlmd  # noqa: E402
-from pipeline.config import RunConfig  # noqa: E402
+from pipeline.config import DEFAULT_BEAM_ARGS, RunConfig  # noqa: E402
 
-DEFAULT_RUN = ["--train-steps", "50", "--eval-steps", "5",
-               "--beam-arg=--direct_running_mode=in_memory"]
+DEFAULT_RUN = ["--train-steps", "50", "--eval-steps", "5"]  # default Beam runner
 SPLITS = (("train", 2), ("eval", 1))  # the pipeline's CsvExampleGen hash buckets
 
 
@@ -131,7 +130,7 @@ def csv_to_tfrecords(csv_path: str, out_dir: str) -> Dict[str, int]:
 
 def transform_directly(examples_uri: str, schema_path: str, modality: str,
                        out_dir: str) -> None:
-    """Transform's work done directly with ``tft_beam`` in one in_memory Beam
+    """Transform's work done directly with ``tft_beam`` in one in-process Beam
     pipeline: analyze + transform ``Split-train``, transform ``Split-eval``
     (GZIP ``tf.Example`` TFRecords under ``examples_uri``); writes the
     transform graph to ``<out_dir>/transform_fn`` and transformed examples to
@@ -162,7 +161,7 @@ def transform_directly(examples_uri: str, schema_path: str, modality: str,
     def encode(batch_and_passthrough):
         return example_coder.RecordBatchToExamplesEncoder().encode(batch_and_passthrough[0])
 
-    options = PipelineOptions(["--direct_running_mode=in_memory"])
+    options = PipelineOptions(list(DEFAULT_BEAM_ARGS))  # the pipeline's local runner
     with tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")), \
             beam.Pipeline(options=options) as p:
         train = p | "ReadTrain" >> sources["train"].BeamSource()

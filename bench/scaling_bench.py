@@ -1,7 +1,7 @@
 """Scaling curve: pipeline wall time and peak memory at 1x, 2x, 4x the taxi data.
 
 Usage: .venv/bin/python bench/scaling_bench.py [--factors 1,2,4] [--train-steps N]
-           [--beam-mode in_memory|multi_processing]
+           [--beam-preset direct|direct-multiprocess]
 
 For each factor k, the taxi CSV (15,002 rows, in the tfx wheel) is written k
 times over under one header into a temporary CSV, and the default pipeline
@@ -144,8 +144,10 @@ def main() -> None:
     parser.add_argument("--factors", default="1,2,4")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--eval-steps", type=int, default=5)
-    parser.add_argument("--beam-mode", default="in_memory",
-                        choices=("in_memory", "multi_processing"))
+    parser.add_argument("--beam-preset", default="direct",
+                        choices=("direct", "direct-multiprocess"),
+                        help="local Beam preset (pipeline/beam_presets.py); direct is the "
+                        "pipeline's default, the in-process FnApiRunner")
     parser.add_argument("--sample-s", type=float, default=0.5)
     parser.add_argument("--keep", action="store_true", help="keep workspaces and CSVs")
     args = parser.parse_args()
@@ -162,9 +164,7 @@ def main() -> None:
         workspace = os.path.join(scratch, f"ws_x{k}")
         argv = [tfxp_path(), "run", "--workspace", workspace, "--csv", csv_path,
                 "--train-steps", str(args.train_steps), "--eval-steps", str(args.eval_steps),
-                f"--beam-arg=--direct_running_mode={args.beam_mode}"]
-        if args.beam_mode == "multi_processing":
-            argv.append("--beam-arg=--direct_num_workers=0")
+                "--beam-preset", args.beam_preset]
         print(f"[x{k}] {rows_written} rows:", " ".join(argv), flush=True)
         wall, peak = run_sampled(argv, args.sample_s)
         _, run_id, _ = latest_run(workspace)

@@ -28,7 +28,7 @@ Measures, per family (median of ``--repeats``, min and max in ``details``):
   validation and epoch-end callbacks included); ratio ours/plain.
 
 The transformed TFRecords come from a small real pipeline per dataset
-(``tfxp run --train-steps 5 --eval-steps 2`` in Beam's in_memory mode) in
+(``tfxp run --train-steps 5 --eval-steps 2``, default Beam runner) in
 ``--work-dir``, unless ``--workspace DATASET=PATH`` names an existing
 workspace. Writes ``bench/results/trainer.json``.
 """
@@ -222,13 +222,12 @@ def time_plain_fit(workspace: str, family_name: str, batch: int, steps: int, eva
 def prepare_workspace(family: str, path: str) -> str:
     """A workspace with Transform outputs for ``family``'s default dataset:
     ``path`` if its MLMD records a run, else a small real pipeline run there
-    (``tfxp run``, 5 train steps, Beam in_memory). Raises
+    (``tfxp run``, 5 train steps, the default Beam runner). Raises
     ``subprocess.CalledProcessError`` when that run fails."""
     if os.path.isfile(os.path.join(path, "metadata.sqlite")):
         return path
     argv = [tfxp_path(), "run", "--model", family, "--workspace", path,
-            "--train-steps", "5", "--eval-steps", "2",
-            "--beam-arg=--direct_running_mode=in_memory"]
+            "--train-steps", "5", "--eval-steps", "2"]
     print("preparing:", " ".join(argv), flush=True)
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     return path
