@@ -272,7 +272,7 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
 
     def local(i):
         return function(**{input_name: tensors[i % len(tensors)]})
-    servers = {}
+    servers, status_client = {}, None
     try:
         makers = {"in_process": lambda: local}
         for name, batching in (("grpc", False), ("grpc_batching", True)):
@@ -299,6 +299,8 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
                 for name in names) +
                 f", grpc_floor p50 {statistics.median(floor[-args.iters:]):.2f} ms", flush=True)
     finally:
+        if status_client is not None:
+            status_client.close()
         for server in servers.values():
             server.close()
     results = {name: {"latency": percentiles(samples[name]),

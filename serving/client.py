@@ -165,33 +165,21 @@ def _is_examples(inputs: Any) -> bool:
     return True
 
 
-def _leaves(value: Any):
-    """The non-list items of nested lists/tuples, depth first."""
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield value
-
-
 def _as_array(value: Any) -> np.ndarray:
     """An input value -> ndarray; text stays Python bytes/str (dtype object).
 
-    Lists holding bytes or str become object arrays rather than numpy ``S``
-    arrays, which drop trailing NUL bytes (serialized tf.Examples often end
-    with one) and cannot mix bytes with str. An ``S`` array the caller built
-    has lost those bytes already; it is sent as it is.
+    Text becomes an object array rather than a numpy ``S`` array, which drops
+    trailing NUL bytes (serialized tf.Examples often end with one) and cannot
+    mix bytes with str. An ``S`` array the caller built has lost those bytes
+    already; it is sent as it is.
     """
-    if isinstance(value, np.ndarray):
-        array = value
-    elif isinstance(value, (bytes, str)) or any(
-            isinstance(v, (bytes, str)) for v in _leaves(value)):
-        array = np.array(value, dtype=object)
-    else:
+    if isinstance(value, np.ndarray):  # tensors.to_proto takes bytes or str objects
+        return value.astype(object) if value.dtype.kind in "SU" else value
+    try:
         array = np.asarray(value)
-    if array.dtype.kind in "SU":  # tensors.to_proto takes bytes or str objects
-        array = array.astype(object)
-    return array
+    except UnicodeError:  # bytes mixed with str
+        return np.array(value, dtype=object)
+    return np.array(value, dtype=object) if array.dtype.kind in "SU" else array
 
 
 def _model_spec(model: str, signature: Optional[str], version: Optional[int],
