@@ -105,7 +105,7 @@ def build(family: str, mixed: bool):
                     config["dtype"] = "float32"
                 return layer.__class__.from_config(config)
             model = keras.models.clone_model(model, clone_function=clone)
-            compile_classifier(model, h["learning_rate"])
+            compile_classifier(model, h)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return model

@@ -24,6 +24,7 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         dropout: dropout rate after each hidden FC layer (0 disables).
         num_classes: width of the softmax head.
         learning_rate: Adam learning rate.
+        steps_per_execution: optional, see ``models.common.compile_classifier``.
     Returns:
       A compiled ``tf_keras.Model``: float32 ``[N, H, W, C]`` pixels in [0, 1]
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -48,5 +49,5 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
     outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
                                  name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="cnn")
-    compile_classifier(model, hparams["learning_rate"])
+    compile_classifier(model, hparams)
     return model

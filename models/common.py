@@ -5,22 +5,30 @@ import itertools
 import json
 import os
 import threading
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import tensorflow as tf
 import tf_keras as keras
 
 
-def compile_classifier(model: keras.Model, learning_rate: float) -> None:
+def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
     """Compiles ``model`` with Adam and sparse categorical cross-entropy.
 
     Labels are int64 ``[N]`` class ids; the model outputs float32
     ``[N, num_classes]`` probabilities.
+
+    Args:
+      hparams: ``learning_rate`` (Adam's, float) and optionally
+        ``steps_per_execution`` (int >= 1, default 1): training steps one call
+        of Keras' train function runs, which divides Keras' per-step Python
+        work (callbacks, strategy dispatch) by that factor. The Trainer's
+        ``run_fn`` sets it (``models.training.execution_steps``).
     """
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(hparams["learning_rate"]),
         loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=int(hparams.get("steps_per_execution", 1)))
 
 
 def cluster_workers(tf_config: Optional[str] = None) -> int:

@@ -20,6 +20,7 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         dropout: dropout rate after each hidden layer (0 disables).
         num_classes: width of the softmax head (2 for binary).
         learning_rate: Adam learning rate.
+        steps_per_execution: optional, see ``models.common.compile_classifier``.
     Returns:
       A compiled ``tf_keras.Model``: dict of ``[N]`` inputs -> float32
       ``[N, num_classes]`` class probabilities (softmax).
@@ -40,6 +41,6 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
     outputs = keras.layers.Dense(
         hparams["num_classes"], activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="dense")
-    compile_classifier(model, hparams["learning_rate"])
+    compile_classifier(model, hparams)
     return model
 

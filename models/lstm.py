@@ -26,6 +26,7 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         dropout: dropout rate on the LSTM inputs and before the head.
         num_classes: width of the softmax head.
         learning_rate: Adam learning rate.
+        steps_per_execution: optional, see ``models.common.compile_classifier``.
     Returns:
       A compiled ``tf_keras.Model``: int64 ``[N, L]`` token ids (0 = padding)
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -42,5 +43,5 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
     outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
                                  name="probabilities")(x)
     model = keras.Model(tokens, outputs, name="lstm")
-    compile_classifier(model, hparams["learning_rate"])
+    compile_classifier(model, hparams)
     return model

@@ -45,6 +45,7 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         blocks_per_stage: residual blocks in each stage (>= 1).
         num_classes: width of the softmax head.
         learning_rate: Adam learning rate.
+        steps_per_execution: optional, see ``models.common.compile_classifier``.
     Returns:
       A compiled ``tf_keras.Model``: float32 ``[N, H, W, C]`` pixels in [0, 1]
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -65,5 +66,5 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
     outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
                                  name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="resnet")
-    compile_classifier(model, hparams["learning_rate"])
+    compile_classifier(model, hparams)
     return model
