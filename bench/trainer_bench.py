@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/trainer_bench.py [--families dense,cnn,...]
            [--steps N] [--repeats N] [--workspace DATASET=PATH ...]
 
 For each family, in one process, side by side and interleaved (ours, plain,
-ours, plain, ...) after one untimed warm-up of each:
+plain_spe, ours, plain, plain_spe, ...) after one untimed warm-up of each:
 
 - ours: ``models.training.run_fn`` itself, called with the ``FnArgs`` that
   TFX's Trainer executor builds (``fn_args_utils.get_common_fn_args`` on the
@@ -17,13 +17,18 @@ ours, plain, ...) after one untimed warm-up of each:
   ``tf.data.TFRecordDataset`` over the same transformed TFRecords parsed with
   ``tft.TFTransformOutput.transformed_feature_spec()`` (shuffle buffer 10,000
   like tfxio's default, batch, parse, prefetch), the same global batch, steps,
-  epochs and validation steps, ``model.fit`` with no callbacks, verbose 0.
+  epochs and validation steps, ``model.fit`` with no callbacks, verbose 0,
+  Keras' default of one step per train-function call.
+- plain_spe: plain, compiled with the ``steps_per_execution`` that ``run_fn``
+  picks (``models.training.execution_steps``). Against it the ratio shows
+  what MirroredStrategy, tfxio and the callbacks still cost per step once
+  both sides run the same number of steps per call.
 
 Measures, per family (median of ``--repeats``, min and max in ``details``):
 - steady training steps/s: training steps after the first ``--warmup-steps``,
-  divided by the time between their batch ends (only within one epoch, so
-  validation and epoch-end callbacks are left out); ratio ours/plain, target
-  >= 0.95;
+  divided by the time between the ends of their train-function calls (only
+  within one epoch, so validation and epoch-end callbacks are left out);
+  ratio ours/plain, target >= 0.95, and ours/plain_spe;
 - fit steps/s: steps / wall time of the whole ``fit`` call (graph building,
   validation and epoch-end callbacks included); ratio ours/plain.
 
@@ -68,36 +73,38 @@ SHUFFLE_BUFFER = 10000  # tfxio TensorFlowDatasetOptions' default
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Records ``time.perf_counter()`` (seconds) at every training batch end,
-    per epoch. It accepts tensor logs, so it adds no per-step sync."""
+    """Records ``(last step of the call, time.perf_counter() seconds)`` at the
+    end of every train-function call, per epoch (Keras calls
+    ``on_train_batch_end`` once per call, with the call's last step). It
+    accepts tensor logs, so it adds no per-step sync."""
 
     def __init__(self):
         super().__init__()
         self._supports_tf_logs = True
-        self.epochs: List[List[float]] = []
+        self.epochs: List[List[Tuple[int, float]]] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epochs.append([])
 
     def on_train_batch_end(self, batch, logs=None):
-        self.epochs[-1].append(time.perf_counter())
+        self.epochs[-1].append((batch, time.perf_counter()))
 
     def steady_steps_per_s(self, warmup_steps: int) -> float:
-        """Steps per second over the steps after the first ``warmup_steps``
-        (counted across epochs), from the intervals between consecutive batch
-        ends inside one epoch.
+        """Steps per second over the calls that start after the first
+        ``warmup_steps`` steps (counted across epochs): steps between
+        consecutive call ends inside one epoch, over the time between them.
 
         Raises:
-          ValueError: no interval left after the warm-up.
+          ValueError: no call left after the warm-up.
         """
-        steps, seconds, seen = 0, 0.0, 0
+        steps, seconds, before = 0, 0.0, 0
         for ends in self.epochs:
-            for i, end in enumerate(ends):
-                if i > 0 and seen >= warmup_steps:
-                    steps, seconds = steps + 1, seconds + (end - ends[i - 1])
-                seen += 1
+            for (b0, t0), (b1, t1) in zip(ends, ends[1:]):
+                if before + b0 + 1 >= warmup_steps:
+                    steps, seconds = steps + (b1 - b0), seconds + (t1 - t0)
+            before += ends[-1][0] + 1 if ends else 0
         if not steps:
-            raise ValueError(f"no timed step after {warmup_steps} warm-up steps; raise --steps")
+            raise ValueError(f"no timed call after {warmup_steps} warm-up steps; raise --steps")
         return steps / seconds
 
 
@@ -198,15 +205,26 @@ def time_run_fn(workspace: str, family: str, steps: int, eval_steps: int, epochs
     return timer.steady_steps_per_s(warmup_steps), steps / fit_seconds[0]
 
 
+def run_fn_steps_per_execution(steps: int, epochs: int) -> int:
+    """The ``steps_per_execution`` ``run_fn`` compiles with for ``steps``
+    training steps in ``epochs`` epochs and no ``custom_config`` overrides."""
+    epochs = max(1, min(epochs, steps))
+    per_epoch = -(-steps // epochs)
+    return training.execution_steps(per_epoch, training.backup_every(per_epoch, {}), {})
+
+
 def time_plain_fit(workspace: str, family_name: str, batch: int, steps: int, eval_steps: int,
-                   epochs: int, warmup_steps: int, out_dir: str) -> Tuple[float, float]:
-    """Plain ``fit`` once, same model, data, global ``batch``, steps. Returns
-    (steady steps/s, fit steps/s)."""
+                   epochs: int, warmup_steps: int, out_dir: str,
+                   steps_per_execution: int = 1) -> Tuple[float, float]:
+    """Plain ``fit`` once, same model, data, global ``batch``, steps, with
+    ``steps_per_execution`` steps per train-function call. Returns (steady
+    steps/s, fit steps/s)."""
     family = get_family(family_name)
     fn_args = transform_fn_args(workspace, steps, eval_steps, {}, out_dir)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     spec = tft_output.transformed_feature_spec()
     hparams = training.resolve_hparams(family, get_dataset(family.default_dataset), tft_output)
+    hparams["steps_per_execution"] = steps_per_execution
     model = family.build_model(hparams)
     train = plain_dataset(fn_args.train_files, spec, batch)
     evals = plain_dataset(fn_args.eval_files, spec, batch)
@@ -236,8 +254,8 @@ def prepare_workspace(family: str, path: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--steps", type=int, default=60, help="training steps per fit")
-    parser.add_argument("--warmup-steps", type=int, default=10,
+    parser.add_argument("--steps", type=int, default=200, help="training steps per fit")
+    parser.add_argument("--warmup-steps", type=int, default=50,
                         help="first steps of each fit left out of the steady rate")
     parser.add_argument("--eval-steps", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=1,
@@ -265,26 +283,35 @@ def main() -> None:
                       warmup_steps=args.warmup_steps, out_dir=out_dir)
         # run_fn's global batch: per-replica batch x replicas (1 replica on a CPU).
         batch = family.per_replica_batch * training.make_strategy().num_replicas_in_sync
-        ours, plain = [], []
-        for i in range(args.repeats + 1):  # the first pair is the untimed warm-up
+        spe = run_fn_steps_per_execution(args.steps, args.epochs)
+        ours, plain, plain_spe = [], [], []
+        for i in range(args.repeats + 1):  # the first round is the untimed warm-up
             o = time_run_fn(workspace, name, strategy=args.ours_strategy, **common)
             p = time_plain_fit(workspace, name, batch, **common)
+            q = time_plain_fit(workspace, name, batch, steps_per_execution=spe, **common)
             keras.backend.clear_session()
             if i:
                 ours.append(o)
                 plain.append(p)
+                plain_spe.append(q)
             print(f"[{name}] {'warm-up' if not i else f'repeat {i}'}: steady steps/s "
-                  f"run_fn {o[0]:.2f} plain {p[0]:.2f}; fit steps/s run_fn {o[1]:.2f} "
-                  f"plain {p[1]:.2f}", flush=True)
+                  f"run_fn {o[0]:.2f} plain {p[0]:.2f} plain_spe {q[0]:.2f}; fit steps/s "
+                  f"run_fn {o[1]:.2f} plain {p[1]:.2f}", flush=True)
         steady_o, steady_p = stats([o[0] for o in ours]), stats([p[0] for p in plain])
+        steady_q = stats([q[0] for q in plain_spe])
         fit_o, fit_p = stats([o[1] for o in ours]), stats([p[1] for p in plain])
         rows.append(row(f"{name}: steady train steps/s, run_fn / plain fit (higher better)",
                         steady_o["median"], steady_p["median"], "steps/s", TARGET))
+        rows.append(row(f"{name}: steady train steps/s, run_fn / plain fit with the same "
+                        f"steps_per_execution ({spe})",
+                        steady_o["median"], steady_q["median"], "steps/s"))
         rows.append(row(f"{name}: whole fit steps/s (build+val+callbacks), run_fn / plain",
                         fit_o["median"], fit_p["median"], "steps/s"))
         details[name] = {"workspace": workspace,
                          "global_batch": batch,
-                         "steady_steps_per_s": {"ours": steady_o, "reference": steady_p},
+                         "run_fn_steps_per_execution": spe,
+                         "steady_steps_per_s": {"ours": steady_o, "reference": steady_p,
+                                                "reference_same_spe": steady_q},
                          "fit_steps_per_s": {"ours": fit_o, "reference": fit_p}}
         # Written after every family, so a cut-short run keeps what it measured.
         path = write_result(args.result_name, {

@@ -4,8 +4,8 @@ Beam DirectRunner modes, against the same ``preprocessing_fn`` run with
 
 Usage:
   .venv/bin/python bench/transform_bench.py [--examples 70000] [--repeats 5]
-      [--warmup 1] [--workers 2] [--disable-statistics] [--workspace DIR]
-      [--result-name transform]
+      [--warmup 1] [--workers 2] [--small-examples 7000] [--with-statistics]
+      [--workspace DIR] [--result-name transform]
 
 What runs:
 - a small TFX pipeline in this process (``LocalDagRunner``, MLMD in SQLite):
@@ -20,14 +20,22 @@ What runs:
   ``in_memory`` (1 worker) and ``multi_processing`` (``--workers``
   processes), in alternating order; ExampleGen and the schema come from
   MLMD's cache after the first round, Transform is re-executed because each
-  round gets its own ``custom_config['bench_round']``;
+  round gets its own ``custom_config['bench_round']``; Transform computes
+  TFDV statistics only with ``--with-statistics`` (the pipeline's Transform
+  has them off, ``pipeline.pipeline.TRANSFORM_DISABLE_STATISTICS``);
+- unless ``--small-examples 0``, each round also runs an ``in_memory``
+  Transform on the first ``--small-examples`` images (same 6:1 split, its
+  own ExampleGen). The line through the two sizes splits Transform's time
+  into a fixed part (seconds at 0 examples: driver, module wheel install,
+  Beam start-up) and a marginal rate (examples/s of each added example);
 - after each round, the reference: the ExampleGen TFRecords read with
   ``tf.data`` (``TFRecordDataset`` GZIP -> batch 1,000 -> ``parse_example``
   with the schema's feature spec -> ``models.preprocessing.preprocessing_fn``
   as a ``tf.function`` -> iterate every batch), traced once untimed.
 
 Throughput = examples of both splits (train + eval, the splits Transform
-reads and writes) / seconds. Transform's seconds are its MLMD execution time
+reads and writes) / seconds; the marginal rate is compared with tf.data's
+too, as the ratio Transform would approach on much more data. Transform's seconds are its MLMD execution time
 (driver, user-module wheel install, Beam analyze + transform + write, TFDV
 statistics unless ``--disable-statistics``), as ``tfxp status`` shows it;
 the reference writes nothing. Ratios: Transform / tf.data (target >= 0.3),
@@ -79,6 +87,9 @@ def beam_args(mode: str, workers: int) -> List[str]:
             f"--direct_num_workers={1 if mode == 'in_memory' else workers}"]
 
 
+SMALL = "_small"  # id suffix of the --small-examples nodes
+
+
 def _components(args, train: int, test: int, round_no: int, order: List[str]):
     from tfx import v1 as tfx
 
@@ -88,29 +99,40 @@ def _components(args, train: int, test: int, round_no: int, order: List[str]):
     from pipeline.pipeline import MODULE_FILE
 
     data_dir = os.path.abspath(args.data_dir)
-    example_gen = TfdsExampleGen(
-        dataset_name=tfds_builders.tfds_name("fashion_mnist"),
-        data_dir=os.path.join(data_dir, "tfds"),
-        manual_dir=tfds_builders.default_manual_dir(data_dir, "fashion_mnist"),
-        train_split="train" if train == FULL_TRAIN else f"train[:{train}]",
-        eval_split="test" if test == FULL_TEST else f"test[:{test}]")
-    schema = tfx.components.ImportSchemaGen(schema_file=schemas.schema_file("fashion_mnist"))
-    transforms = []
-    for mode in order:
-        transforms.append(tfx.components.Transform(
-            examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
-            module_file=MODULE_FILE, disable_statistics=args.disable_statistics,
+
+    def example_gen(train: int, test: int, suffix: str = ""):
+        return TfdsExampleGen(
+            dataset_name=tfds_builders.tfds_name("fashion_mnist"),
+            data_dir=os.path.join(data_dir, "tfds"),
+            manual_dir=tfds_builders.default_manual_dir(data_dir, "fashion_mnist"),
+            train_split="train" if train == FULL_TRAIN else f"train[:{train}]",
+            eval_split="test" if test == FULL_TEST else f"test[:{test}]",
+        ).with_id(f"TfdsExampleGen{suffix}")
+
+    def transform(examples, mode: str, suffix: str = ""):
+        return tfx.components.Transform(
+            examples=examples.outputs["examples"], schema=schema.outputs["schema"],
+            module_file=MODULE_FILE, disable_statistics=not args.with_statistics,
             custom_config={"modality": "image", "bench_round": round_no, "bench_mode": mode},
-        ).with_id(f"Transform_{mode}").with_beam_pipeline_args(beam_args(mode, args.workers)))
-    return [example_gen, schema, *transforms]
+        ).with_id(f"Transform_{mode}{suffix}").with_beam_pipeline_args(
+            beam_args(mode, args.workers))
+
+    schema = tfx.components.ImportSchemaGen(schema_file=schemas.schema_file("fashion_mnist"))
+    full = example_gen(train, test)
+    nodes = [full, schema, *(transform(full, mode) for mode in order)]
+    if args.small_examples:
+        small = example_gen(*split_sizes(args.small_examples), SMALL)
+        nodes += [small, transform(small, "in_memory", SMALL)]
+    return nodes
 
 
 def run_round(args, metadata_path: str, pipeline_root: str, train: int, test: int,
               round_no: int, order: List[str]) -> Dict[str, float]:
     """Runs ExampleGen (cached after round 0), the schema and one Transform per mode.
 
-    Returns ``{mode: Transform seconds (MLMD)}`` plus ``"examples_uri"`` (the
-    ExampleGen output folder).
+    Returns ``{mode: Transform seconds (MLMD)}`` (``in_memory_small`` for the
+    ``--small-examples`` one) plus ``"examples_uri"`` (the full ExampleGen's
+    output folder).
     Raises:
       RuntimeError: a Transform did not complete.
     """
@@ -182,8 +204,11 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--workers", type=int, default=2,
                         help="multi_processing worker processes")
-    parser.add_argument("--disable-statistics", action="store_true",
-                        help="Transform without its TFDV statistics (the pipeline computes them)")
+    parser.add_argument("--with-statistics", action="store_true",
+                        help="Transform also computes TFDV statistics (off in the pipeline)")
+    parser.add_argument("--small-examples", type=int, default=7000,
+                        help="also time an in_memory Transform on this many images, to split "
+                        "its time into fixed seconds and a marginal rate (0: off)")
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"),
                         help="offline datasets (scripts/get_data.sh)")
     parser.add_argument("--workspace", help="MLMD + artefacts (default: a temporary folder); "
@@ -192,6 +217,11 @@ def main(argv=None) -> int:
                         help="writes bench/results/<name>.json")
     args = parser.parse_args(argv)
     train, test = split_sizes(args.examples)
+    if args.small_examples:
+        split_sizes(args.small_examples)
+        if args.small_examples >= args.examples:
+            parser.error(f"--small-examples {args.small_examples} must be below --examples "
+                         f"{args.examples}")
     workspace = args.workspace or tempfile.mkdtemp(prefix="transform-bench-")
     metadata_path = os.path.join(workspace, "metadata.sqlite")
     pipeline_root = os.path.join(workspace, "pipeline_root")
@@ -200,7 +230,8 @@ def main(argv=None) -> int:
 
     command = " ".join([".venv/bin/python", "bench/transform_bench.py",
                         *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
-    transform_s: Dict[str, List[float]] = {m: [] for m in MODES}
+    modes = [*MODES, *(["in_memory" + SMALL] if args.small_examples else [])]
+    transform_s: Dict[str, List[float]] = {m: [] for m in modes}
     reference_s: List[float] = []
     reference = None
     result: Dict = {}
@@ -217,12 +248,12 @@ def main(argv=None) -> int:
         if seen != train + test:
             raise RuntimeError(f"tf.data reference saw {seen} examples, expected {train + test}")
         label = "warm-up" if round_no < args.warmup else f"round {round_no - args.warmup + 1}"
-        print(f"{label}: " + ", ".join(f"Transform {m} {seconds[m]:.1f} s" for m in MODES) +
+        print(f"{label}: " + ", ".join(f"Transform {m} {seconds[m]:.1f} s" for m in modes) +
               f", tf.data {ref:.2f} s (round wall {time.perf_counter() - started:.0f} s)",
               flush=True)
         if round_no < args.warmup:
             continue
-        for m in MODES:
+        for m in modes:
             transform_s[m].append(seconds[m])
         reference_s.append(ref)
         # Written after every timed round, so a run cut short keeps what it measured.
@@ -238,6 +269,10 @@ def main(argv=None) -> int:
         print(f"{r['measure'].split(' (')[0]}: ratio {r['ratio']:.3f} ({verdict} the "
               f">= {TARGET_RATIO} target)")
     print(f"multi_processing / in_memory: {result['rows'][2]['ratio']:.2f}x")
+    if "marginal" in result:
+        m = result["marginal"]
+        print(f"in_memory Transform = {m['fixed_s']:.1f} s fixed + {m['examples_per_s']:.0f} "
+              f"examples/s marginal ({m['ratio_vs_tf_data']:.3f}x tf.data)")
     print(f"recommendation: {result['recommendation']}")
     print(f"wrote {path}")
     return 0
@@ -257,7 +292,8 @@ def summarize(args, train: int, test: int, transform_s: Dict[str, List[float]],
     total = train + test
     timings = {f"transform_{m}": _stats(v) for m, v in transform_s.items()}
     timings["tf_data"] = _stats(reference_s)
-    eps = {k: total / v["median"] for k, v in timings.items()}
+    sizes = {k: args.small_examples if k.endswith(SMALL) else total for k in timings}
+    eps = {k: sizes[k] / v["median"] for k, v in timings.items()}
     best_mode = max(MODES, key=lambda m: eps[f"transform_{m}"])
     mp_vs_mem = eps["transform_multi_processing"] / eps["transform_in_memory"]
     rows = []
@@ -272,17 +308,33 @@ def summarize(args, train: int, test: int, transform_s: Dict[str, List[float]],
                  "ours": eps["transform_multi_processing"],
                  "reference": eps["transform_in_memory"], "ratio": mp_vs_mem,
                  "unit": "examples/s", "target": None})
+    marginal = {}
+    if args.small_examples:
+        small_s = timings["transform_in_memory" + SMALL]["median"]
+        full_s = timings["transform_in_memory"]["median"]
+        added_s = full_s - small_s
+        rate = (total - args.small_examples) / added_s if added_s > 0 else float("inf")
+        marginal = {"marginal": {
+            "small_examples": args.small_examples,
+            "fixed_s": full_s - total / rate, "examples_per_s": rate,
+            "ratio_vs_tf_data": rate / eps["tf_data"]}}
+        rows.append({"measure": f"marginal examples/s, in_memory Transform from "
+                                f"{args.small_examples} to {total} examples vs tf.data "
+                                f"(ratio = ours/reference; fixed part "
+                                f"{marginal['marginal']['fixed_s']:.1f} s left out)",
+                     "ours": rate, "reference": eps["tf_data"],
+                     "ratio": rate / eps["tf_data"], "unit": "examples/s", "target": None})
     recommendation = (f"default Beam DirectRunner mode for Transform: {best_mode} "
                       f"(multi_processing/in_memory = {mp_vs_mem:.2f}x with {total} "
                       f"examples on {os.cpu_count()} cores, 1-min load "
                       f"{os.getloadavg()[0]:.1f})")
     return {
         "command": command, "rows": rows, "examples": {"train": train, "eval": test},
-        "workers": args.workers, "disable_statistics": args.disable_statistics,
+        "workers": args.workers, "disable_statistics": not args.with_statistics, **marginal,
         "repeats": args.repeats, "rounds_done": len(reference_s), "warmup": args.warmup,
         "timings_s": timings, "examples_per_s": eps, "recommendation": recommendation,
         "notes": "Transform seconds are MLMD execution times (driver, module wheel install, "
-                 "Beam analyze+transform+write, TFDV statistics unless disabled); the "
+                 "Beam analyze+transform+write, TFDV statistics if enabled); the "
                  "tf.data reference parses and preprocesses the same TFRecords and writes "
                  "nothing."}
 
