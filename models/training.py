@@ -293,9 +293,17 @@ def backup_dir(fn_args: tfx.components.FnArgs, global_batch: int) -> str:
 
 def backup_every(steps_per_epoch: int, config: Dict[str, Any]) -> int:
     """Steps between backups: ``custom_config['checkpoint_steps']``, else at
-    least 4 per epoch and at most ``MAX_STEPS_BETWEEN_BACKUPS`` steps lost."""
-    if config.get("checkpoint_steps"):
-        return int(config["checkpoint_steps"])
+    least 4 per epoch and at most ``MAX_STEPS_BETWEEN_BACKUPS`` steps lost.
+
+    Raises:
+      ValueError: ``checkpoint_steps`` is given but not an int >= 1.
+    """
+    if "checkpoint_steps" in config:
+        steps = config["checkpoint_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"custom_config['checkpoint_steps'] must be an int >= 1, "
+                             f"got {steps!r}")
+        return steps
     return max(1, min(MAX_STEPS_BETWEEN_BACKUPS, steps_per_epoch // 4))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from models.training import SpacedBackupAndRestore, execution_steps
+from models.training import SpacedBackupAndRestore, backup_every, execution_steps
 
 
 class _Counting(SpacedBackupAndRestore):
@@ -115,3 +115,14 @@ def test_execution_steps_divide_epochs_and_backup_intervals(per_epoch, interval,
 def test_a_bad_steps_per_execution_is_refused(cap):
     with pytest.raises(ValueError, match=r"steps_per_execution.*int >= 1"):
         execution_steps(300, 75, {"steps_per_execution": cap})
+
+
+@pytest.mark.parametrize("steps", [0, -5, 2.5, "10", None, True])
+def test_a_bad_checkpoint_steps_is_refused(steps):
+    with pytest.raises(ValueError, match=r"checkpoint_steps.*int >= 1"):
+        backup_every(300, {"checkpoint_steps": steps})
+
+
+def test_checkpoint_steps_sets_the_backup_interval():
+    assert backup_every(300, {"checkpoint_steps": 40}) == 40
+    assert backup_every(300, {}) == 75
