@@ -194,9 +194,9 @@ def fit_directly(transform_uri: str, examples_uri: str, config: RunConfig) -> fl
     batch = config.per_replica_batch or family.per_replica_batch
     files = {s: [os.path.join(examples_uri, f"Split-{s}", "*")] for s in ("train", "eval")}
     steps = config.resolved_train_steps
-    epochs = max(1, min(config.epochs or family.epochs, steps))
+    epochs, per_epoch = training.epoch_plan(steps, config.epochs or family.epochs)
     history = model.fit(plain_dataset(files["train"], spec, batch), epochs=epochs,
-                        steps_per_epoch=-(-steps // epochs),
+                        steps_per_epoch=per_epoch,
                         validation_data=plain_dataset(files["eval"], spec, batch),
                         validation_steps=max(1, config.resolved_eval_steps), verbose=0)
     return float(history.history["loss"][-1])

@@ -208,8 +208,7 @@ def time_run_fn(workspace: str, family: str, steps: int, eval_steps: int, epochs
 def run_fn_steps_per_execution(steps: int, epochs: int) -> int:
     """The ``steps_per_execution`` ``run_fn`` compiles with for ``steps``
     training steps in ``epochs`` epochs and no ``custom_config`` overrides."""
-    epochs = max(1, min(epochs, steps))
-    per_epoch = -(-steps // epochs)
+    _, per_epoch = training.epoch_plan(steps, epochs)
     return training.execution_steps(per_epoch, training.backup_every(per_epoch, {}), {})
 
 
@@ -228,10 +227,10 @@ def time_plain_fit(workspace: str, family_name: str, batch: int, steps: int, eva
     model = family.build_model(hparams)
     train = plain_dataset(fn_args.train_files, spec, batch)
     evals = plain_dataset(fn_args.eval_files, spec, batch)
-    epochs = max(1, min(epochs, steps))
+    epochs, per_epoch = training.epoch_plan(steps, epochs)
     timer = StepTimer()
     start = time.perf_counter()
-    model.fit(train, epochs=epochs, steps_per_epoch=-(-steps // epochs),
+    model.fit(train, epochs=epochs, steps_per_epoch=per_epoch,
               validation_data=evals, validation_steps=eval_steps, verbose=0,
               callbacks=[timer])
     return timer.steady_steps_per_s(warmup_steps), steps / (time.perf_counter() - start)

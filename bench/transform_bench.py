@@ -35,9 +35,10 @@ What runs:
 
 Throughput = examples of both splits (train + eval, the splits Transform
 reads and writes) / seconds; the marginal rate is compared with tf.data's
-too, as the ratio Transform would approach on much more data. Transform's seconds are its MLMD execution time
-(driver, user-module wheel install, Beam analyze + transform + write, TFDV
-statistics unless ``--disable-statistics``), as ``tfxp status`` shows it;
+too, as the ratio Transform would approach on much more data. Transform's
+seconds are its MLMD execution time (driver, user-module wheel install, Beam
+analyze + transform + write, TFDV statistics with ``--with-statistics``), as
+``tfxp status`` shows it;
 the reference writes nothing. Ratios: Transform / tf.data (target >= 0.3),
 and multi_processing / in_memory, which decides the recommended default
 runner. Writes ``bench/results/<--result-name>.json`` (``transform``) after

@@ -31,7 +31,7 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -307,6 +307,19 @@ def backup_every(steps_per_epoch: int, config: Dict[str, Any]) -> int:
     return max(1, min(MAX_STEPS_BETWEEN_BACKUPS, steps_per_epoch // 4))
 
 
+def epoch_plan(train_steps: int, epochs: int) -> Tuple[int, int]:
+    """``train_steps`` split into Keras epochs as ``run_fn`` splits them.
+
+    Args:
+      train_steps: training steps (global batches), >= 1.
+      epochs: epochs asked for; clipped to 1..``train_steps``.
+    Returns:
+      (epochs, steps per epoch = ceil(train_steps / epochs)).
+    """
+    epochs = max(1, min(epochs, train_steps))
+    return epochs, math.ceil(train_steps / epochs)
+
+
 def execution_steps(steps_per_epoch: int, backup_interval: int,
                     config: Dict[str, Any]) -> int:
     """Training steps per call of Keras' train function (``compile``'s
@@ -479,8 +492,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     global_batch = per_replica * strategy.num_replicas_in_sync
     train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch)
     eval_ds = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch)
-    epochs = max(1, min(int(config.get("epochs", family.epochs)), fn_args.train_steps))
-    steps_per_epoch = math.ceil(fn_args.train_steps / epochs)
+    epochs, steps_per_epoch = epoch_plan(fn_args.train_steps,
+                                         int(config.get("epochs", family.epochs)))
     eval_steps = max(1, fn_args.eval_steps or 1)
     backup_interval = backup_every(steps_per_epoch, config)
     hparams = resolve_hparams(family, dataset, tft_output, config.get("hparams"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from models.training import SpacedBackupAndRestore, backup_every, execution_steps
+from models.training import SpacedBackupAndRestore, backup_every, epoch_plan, execution_steps
 
 
 class _Counting(SpacedBackupAndRestore):
@@ -126,3 +126,10 @@ def test_a_bad_checkpoint_steps_is_refused(steps):
 def test_checkpoint_steps_sets_the_backup_interval():
     assert backup_every(300, {"checkpoint_steps": 40}) == 40
     assert backup_every(300, {}) == 75
+
+
+@pytest.mark.parametrize("train_steps, epochs, expected", [
+    (1500, 5, (5, 300)), (50, 5, (5, 10)), (10, 3, (3, 4)), (3, 8, (3, 1)), (7, 0, (1, 7)),
+])
+def test_epoch_plan_splits_steps_as_run_fn_does(train_steps, epochs, expected):
+    assert epoch_plan(train_steps, epochs) == expected
