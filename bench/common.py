@@ -119,7 +119,7 @@ def latest_run(workspace: str):
       FileNotFoundError: no MLMD store in ``workspace``.
       LookupError: the store records no run.
     """
-    from pipeline import mlmd
+    from tfxp.observability import mlmd
     store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
     runs = mlmd.list_runs(store)
     if not runs:

@@ -47,7 +47,7 @@ from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import env  # noqa: E402,F401
+from tfxp.core import env  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -60,8 +60,8 @@ MAX_TOKENS = 64
 
 def hparams(family: str) -> Dict:
     """The family's registry hparams plus the input sizes the pipeline derives."""
-    from models import features as F
-    from models.registry import get_family
+    from tfxp.core import features as F
+    from tfxp.models.registry import get_family
 
     h = dict(get_family(family).hparams)
     if family == "resnet":
@@ -91,8 +91,8 @@ def synthetic(family: str, examples: int, seed: int = 0):
 
 def build(family: str, mixed: bool):
     """The registry builder's model, compiled; under ``mixed`` the final layer is float32."""
-    from models.common import compile_classifier
-    from models.registry import get_family
+    from tfxp.models.common import compile_classifier
+    from tfxp.models.registry import get_family
 
     h = hparams(family)
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
@@ -130,7 +130,7 @@ def time_epochs(family: str, devices: List[str], mixed: bool, steps: int,
                 repeats: int) -> Dict[str, float]:
     """Seconds per ``steps``-step epoch (median/min/max of ``repeats`` after 1 warm-up)
     under ``MirroredStrategy(devices)``; also the global batch."""
-    from models.registry import get_family
+    from tfxp.models.registry import get_family
 
     strategy = tf.distribute.MirroredStrategy(devices)
     batch = get_family(family).per_replica_batch * strategy.num_replicas_in_sync
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         print("no GPU")
         return 0
     from bench.common import write_result
-    from models.registry import get_family
+    from tfxp.models.registry import get_family
 
     gpu_devices = [f"/gpu:{i}" for i in range(len(gpus))]
     rows, timings = [], {}

@@ -46,14 +46,14 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
 
 import tensorflow as tf  # noqa: E402
 
 from bench.common import (latest_run, print_rows, repeat, reproduce_command, row,  # noqa: E402
                           tfxp_path, write_result)
-from pipeline import mlmd  # noqa: E402
-from pipeline.config import DEFAULT_BEAM_ARGS, RunConfig  # noqa: E402
+from tfxp.observability import mlmd  # noqa: E402
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig  # noqa: E402
 
 DEFAULT_RUN = ["--train-steps", "50", "--eval-steps", "5"]  # default Beam runner
 SPLITS = (("train", 2), ("eval", 1))  # the pipeline's CsvExampleGen hash buckets
@@ -147,7 +147,7 @@ def transform_directly(examples_uri: str, schema_path: str, modality: str,
     from tfx_bsl.coders import example_coder
     from tfx_bsl.public import tfxio
 
-    from models.preprocessing import preprocessing_fn
+    from tfxp.models.preprocessing import preprocessing_fn
 
     schema = io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
     sources = {}
@@ -185,7 +185,7 @@ def fit_directly(transform_uri: str, examples_uri: str, config: RunConfig) -> fl
     import tensorflow_transform as tft
 
     from bench.trainer_bench import plain_dataset
-    from models import training
+    from tfxp.models import training
     family = config.family
     tft_output = tft.TFTransformOutput(transform_uri)
     spec = tft_output.transformed_feature_spec()
@@ -268,7 +268,7 @@ def main() -> None:
 
     direct = {}
     if config.csv is None and config.dataset_spec.source == "csv":
-        from pipeline.datasets import taxi_csv_dir
+        from tfxp.core.datasets import taxi_csv_dir
         csv_path = os.path.join(taxi_csv_dir(), "data.csv")
     else:
         csv_path = config.csv

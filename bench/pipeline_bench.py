@@ -23,8 +23,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import reproduce_command, write_result  # noqa: E402
-from pipeline import env  # noqa: E402,F401
-from pipeline import mlmd  # noqa: E402
+from tfxp.core import env  # noqa: E402,F401
+from tfxp.observability import mlmd  # noqa: E402
 
 TFXP = os.path.join(os.path.dirname(sys.executable), "tfxp")
 

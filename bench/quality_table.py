@@ -27,9 +27,9 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import env  # noqa: E402,F401
+from tfxp.core import env  # noqa: E402,F401
 from bench.common import write_result  # noqa: E402
-from pipeline import mlmd  # noqa: E402
+from tfxp.observability import mlmd  # noqa: E402
 
 # family -> (dataset, eval split, metric, goal); goal None = compared to baseline.
 GOALS = {

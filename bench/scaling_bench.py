@@ -151,9 +151,9 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=0.5)
     parser.add_argument("--keep", action="store_true", help="keep workspaces and CSVs")
     args = parser.parse_args()
-    from pipeline import env  # noqa: F401
-    from pipeline import mlmd
-    from pipeline.datasets import taxi_csv_dir
+    from tfxp.core import env  # noqa: F401
+    from tfxp.observability import mlmd
+    from tfxp.core.datasets import taxi_csv_dir
     src = os.path.join(taxi_csv_dir(), "data.csv")
     factors = [int(f) for f in args.factors.split(",")]
     scratch = tempfile.mkdtemp(prefix="scaling-bench-")

@@ -26,7 +26,7 @@ output names), side by side:
 - in-process: ``tf.saved_model.load(dir).signatures[signature]`` called
   directly;
 - grpc: Predict through ``serving.client.ServingClient`` against the local
-  server (``python -m serving.server``, a subprocess as in deployment, unless
+  server (``python -m tfxp.serving.server``, a subprocess as in deployment, unless
   ``--in-process-server``), batching off;
 - grpc_batching: the same with the server's batching on (max batch 32,
   1 ms timeout, 2 batch threads);
@@ -64,7 +64,7 @@ from typing import Callable, Dict, List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import write_result  # noqa: E402
-from pipeline import env  # noqa: E402,F401
+from tfxp.core import env  # noqa: E402,F401
 
 import tensorflow as tf  # noqa: E402
 
@@ -87,19 +87,19 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
       FileNotFoundError: the dataset's files are not in ``data_dir``
         (``scripts/get_data.sh``); ValueError: unknown modality.
     """
-    from models import features as F
-    from serving.client import serialize_examples
+    from tfxp.core import features as F
+    from tfxp.serving.client import serialize_examples
 
     if modality == "tabular":
-        from pipeline.datasets import taxi_csv_dir
-        from serving.cli import RAW_SIGNATURE, _csv_examples
-        from serving.manager import read_signature_defs
+        from tfxp.core.datasets import taxi_csv_dir
+        from tfxp.cli.serving import RAW_SIGNATURE, _csv_examples
+        from tfxp.serving.manager import read_signature_defs
 
         raw = read_signature_defs(model_dir).get(RAW_SIGNATURE)
         dtypes = {k: v.dtype for k, v in raw.inputs.items()} if raw else {}
         rows = _csv_examples(os.path.join(taxi_csv_dir(), "data.csv"), slice(0, count), dtypes)
     elif modality == "image":
-        from serving.cli import _image_examples, read_idx
+        from tfxp.cli.serving import _image_examples, read_idx
 
         images = read_idx(os.path.join(data_dir, "fashion_mnist", "t10k-images-idx3-ubyte.gz"))
         rows = _image_examples(images[:count])
@@ -107,7 +107,7 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
         import bz2
         import csv
 
-        from components.tfds_builders.rotten_tomatoes import FILENAME
+        from tfxp.components.tfds_builders.rotten_tomatoes import FILENAME
         rows = []
         with bz2.open(os.path.join(data_dir, "rotten_tomatoes", FILENAME), "rt",
                       encoding="utf-8", newline="") as f:
@@ -215,15 +215,15 @@ class _Server:
                       "--batch_timeout_micros=1000", "--num_batch_threads=2"]
         self._process = self._server = None
         if in_process:
-            from serving.server import add_server_flags, server_from_args
+            from tfxp.serving.server import add_server_flags, server_from_args
             parser = argparse.ArgumentParser()
             add_server_flags(parser)
             self._server = server_from_args(parser.parse_args(flags)).start()
         else:
-            self._process = subprocess.Popen([sys.executable, "-m", "serving.server", *flags],
+            self._process = subprocess.Popen([sys.executable, "-m", "tfxp.serving.server", *flags],
                                              stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL)
-        from serving.client import ServingClient
+        from tfxp.serving.client import ServingClient
         with ServingClient(f"127.0.0.1:{self.port}", timeout=300, max_attempts=200,
                            initial_backoff=0.2) as client:
             client.wait_until_available(MODEL, timeout=300)
@@ -241,7 +241,7 @@ class _Server:
 def _grpc_caller(port: int, examples: List[bytes], signature: str,
                  input_name: str) -> Callable[[], Callable[[int], object]]:
     import numpy as np
-    from serving.client import ServingClient
+    from tfxp.serving.client import ServingClient
 
     requests = [{input_name: np.array([e], dtype=object)} for e in examples]
 
@@ -263,7 +263,7 @@ def bench_modality(model_dir: str, examples: List[bytes], args) -> Dict[str, Dic
       ``{path: {"latency": {p50_ms, p99_ms, mean_ms, samples} over all rounds'
       calls, "qps": {clients: median calls/s}, "qps_runs": {clients: [calls/s]}}}``.
     """
-    from serving.client import ServingClient
+    from tfxp.serving.client import ServingClient
 
     clients = [int(c) for c in args.clients.split(",")]
     function = tf.saved_model.load(model_dir).signatures[args.signature]

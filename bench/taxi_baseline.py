@@ -35,9 +35,9 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
 from bench.common import write_result  # noqa: E402
-from pipeline import mlmd  # noqa: E402
+from tfxp.observability import mlmd  # noqa: E402
 
 PIPELINE = "dense-pipeline"
 
@@ -127,10 +127,10 @@ def baseline_auc(workspace: str, run_id: str | None = None) -> Dict[str, object]
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from models import features as F
-    from models.registry import get_family
-    from models.training import resolve_hparams
-    from pipeline.datasets import get_dataset
+    from tfxp.core import features as F
+    from tfxp.models.registry import get_family
+    from tfxp.models.training import resolve_hparams
+    from tfxp.core.datasets import get_dataset
 
     store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
     run = latest_dense_run(store, run_id)

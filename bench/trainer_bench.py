@@ -52,7 +52,7 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
@@ -63,10 +63,10 @@ from tfx.utils import proto_utils  # noqa: E402
 
 from bench.common import (latest_run, print_rows, reproduce_command, row, stats,  # noqa: E402
                           tfx_artifact, tfxp_path, write_result)
-from models import features as F  # noqa: E402
-from models import training  # noqa: E402
-from models.registry import FAMILIES, get_family  # noqa: E402
-from pipeline.datasets import get_dataset  # noqa: E402
+from tfxp.core import features as F  # noqa: E402
+from tfxp.models import training  # noqa: E402
+from tfxp.models.registry import FAMILIES, get_family  # noqa: E402
+from tfxp.core.datasets import get_dataset  # noqa: E402
 
 TARGET = ">= 0.95"
 SHUFFLE_BUFFER = 10000  # tfxio TensorFlowDatasetOptions' default

@@ -58,7 +58,7 @@ from typing import Dict, List
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import write_result  # noqa: E402
-from pipeline import env  # noqa: E402,F401
+from tfxp.core import env  # noqa: E402,F401
 
 import tensorflow as tf  # noqa: E402
 
@@ -94,10 +94,10 @@ SMALL = "_small"  # id suffix of the --small-examples nodes
 def _components(args, train: int, test: int, round_no: int, order: List[str]):
     from tfx import v1 as tfx
 
-    from components import tfds_builders
-    from components.tfds_example_gen import TfdsExampleGen
-    from pipeline import schemas
-    from pipeline.pipeline import MODULE_FILE
+    from tfxp.components import tfds_builders
+    from tfxp.components.tfds_example_gen import TfdsExampleGen
+    from tfxp.pipeline import schemas
+    from tfxp.pipeline.pipeline import MODULE_FILE
 
     data_dir = os.path.abspath(args.data_dir)
 
@@ -140,7 +140,7 @@ def run_round(args, metadata_path: str, pipeline_root: str, train: int, test: in
     from tfx import v1 as tfx
     from tfx.orchestration import metadata
 
-    from pipeline import mlmd
+    from tfxp.observability import mlmd
 
     store = mlmd.open_store(metadata_path) if os.path.exists(metadata_path) else None
     known = {r for _, r in mlmd.list_runs(store)} if store else set()
@@ -169,8 +169,8 @@ def reference_fn(examples_uri: str):
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from models.preprocessing import preprocessing_fn
-    from pipeline import schemas
+    from tfxp.models.preprocessing import preprocessing_fn
+    from tfxp.pipeline import schemas
 
     schema = io_utils.parse_pbtxt_file(schemas.schema_file("fashion_mnist"), schema_pb2.Schema())
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec

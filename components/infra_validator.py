@@ -39,10 +39,10 @@ from tfx import v1 as tfx
 from tensorflow_serving.apis import model_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from serving.client import EXAMPLES_INPUT, ServingClient
-from serving.errors import ServingError
-from serving.server import CLASSIFY_METHOD, DEFAULT_SIGNATURE, ModelServer, classification_aliases
-from serving.manager import AVAILABLE, read_signature_defs, single_model_config
+from tfxp.serving.client import EXAMPLES_INPUT, ServingClient
+from tfxp.serving.errors import ServingError
+from tfxp.serving.server import CLASSIFY_METHOD, DEFAULT_SIGNATURE, ModelServer, classification_aliases
+from tfxp.serving.manager import AVAILABLE, read_signature_defs, single_model_config
 
 MODEL_NAME = "candidate"
 BLESSED_KEY = "blessed"

@@ -17,7 +17,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from serving.versions import push_atomically
+from tfxp.serving.versions import push_atomically
 
 
 class AtomicPushExecutor(tfx_pusher_executor.Executor):

@@ -39,7 +39,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import tfds_builders
+from tfxp.components import tfds_builders
 
 DATASET_NAME_KEY = "dataset_name"
 DATA_DIR_KEY = "data_dir"

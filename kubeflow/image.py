@@ -7,7 +7,7 @@ file TFX imports is ``/app/models/tfx_module/module_file.py`` and executor
 classes such as ``components.pusher.AtomicPushExecutor`` import as in the
 checkout.
 
-``python -m kubeflow.image stage-data /app`` runs inside the image build and
+``python -m tfxp.kubeflow.image stage-data /app`` runs inside the image build and
 puts the taxi CSV (from the installed tfx wheel) at ``/app/data/chicago_taxi``,
 beside the Fashion-MNIST and Rotten Tomatoes files copied from ``data/``, so a
 compiled pipeline runs without any bucket for its input data.
@@ -157,7 +157,7 @@ def stage_data(app_root: str = IMAGE_ROOT) -> str:
 
     Returns the folder written.
     """
-    from pipeline.datasets import taxi_csv_dir
+    from tfxp.core.datasets import taxi_csv_dir
 
     target = os.path.join(app_root, "data", "chicago_taxi")
     shutil.copytree(taxi_csv_dir(), target, dirs_exist_ok=True)
@@ -165,7 +165,7 @@ def stage_data(app_root: str = IMAGE_ROOT) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kubeflow.image")
+    parser = argparse.ArgumentParser(prog="python -m tfxp.kubeflow.image")
     sub = parser.add_subparsers(dest="command", required=True)
     stage = sub.add_parser("stage-data", help="copy the taxi CSV into APP_ROOT/data")
     stage.add_argument("app_root", nargs="?", default=IMAGE_ROOT)

@@ -55,13 +55,13 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from kubeflow.image import IMAGE_DATA_DIR, IMAGE_TAXI_DIR, image_path
-from kubeflow.spec import (DEFAULT_GPU_TYPE, EVAL_ARGS_PARAM, TARGETS, TRAIN_ARGS_PARAM,
+from tfxp.kubeflow.image import IMAGE_DATA_DIR, IMAGE_TAXI_DIR, image_path
+from tfxp.kubeflow.spec import (DEFAULT_GPU_TYPE, EVAL_ARGS_PARAM, TARGETS, TRAIN_ARGS_PARAM,
                            check_kfp_compatible, executor_specs, write_spec)
-from pipeline import schemas
-from pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
-from pipeline.datasets import TABULAR
-from pipeline.pipeline import MODULE_FILE, create_pipeline
+from tfxp.pipeline import schemas
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
+from tfxp.core.datasets import TABULAR
+from tfxp.pipeline.pipeline import MODULE_FILE, create_pipeline
 
 IMAGE_MODULE_FILE = image_path(MODULE_FILE)
 _PACKAGING_SWITCH = "UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Mapping, Optional
 
-from kubeflow.spec import load_spec, spec_parameters
+from tfxp.kubeflow.spec import load_spec, spec_parameters
 
 
 @dataclasses.dataclass(frozen=True)

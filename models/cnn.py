@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import tf_keras as keras
 
-from models.common import compile_classifier
+from tfxp.models.common import compile_classifier
 
 
 def build_model(hparams: Dict[str, Any]) -> keras.Model:

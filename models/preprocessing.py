@@ -16,8 +16,8 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features as F
-from pipeline.datasets import IMAGE, TABULAR, TEXT
+from tfxp.core import features as F
+from tfxp.core.datasets import IMAGE, TABULAR, TEXT
 
 Tensor = Any  # tf.Tensor | tf.SparseTensor
 

@@ -9,7 +9,7 @@ import dataclasses
 import importlib
 from typing import Any, Callable, Dict, Mapping
 
-from pipeline.datasets import DATASETS, IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
+from tfxp.core.datasets import DATASETS, IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ModelFamily:
 
     @property
     def build_model(self) -> Callable[[Dict[str, Any]], Any]:
-        return importlib.import_module(f"models.{self.name}").build_model
+        return importlib.import_module(f"tfxp.models.{self.name}").build_model
 
     def check_dataset(self, dataset: DatasetSpec) -> None:
         """Raises ``ValueError`` when ``dataset``'s modality does not fit."""

@@ -41,10 +41,10 @@ from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models import features as F
-from models.common import cluster_workers, make_strategy
-from models.registry import ModelFamily, get_family
-from pipeline.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
+from tfxp.core import features as F
+from tfxp.models.common import cluster_workers, make_strategy
+from tfxp.models.registry import ModelFamily, get_family
+from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 
 CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"

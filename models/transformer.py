@@ -6,7 +6,7 @@ from typing import Any, Dict
 import tensorflow as tf
 import tf_keras as keras
 
-from models.common import compile_classifier
+from tfxp.models.common import compile_classifier
 
 
 @keras.saving.register_keras_serializable(package="tfxp")

@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pipeline.config import DEFAULT_BEAM_ARGS
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS
 
 # Beam SDK worker pool address for the portable runners: the sidecar that runs
 # ``<pipeline image> --worker_pool`` beside each Flink/Spark worker.

@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from models.registry import ModelFamily, get_family, resolve_dataset
-from pipeline.datasets import DatasetSpec
+from tfxp.models.registry import ModelFamily, get_family, resolve_dataset
+from tfxp.core.datasets import DatasetSpec
 
 # Beam's local FnApiRunner, in-process. In-process, because on the 2-core
 # development machine (bench/pipeline_bench.py, bench/transform_bench.py)

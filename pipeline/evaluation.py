@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from models import features as F
-from pipeline.datasets import TABULAR, DatasetSpec
+from tfxp.core import features as F
+from tfxp.core.datasets import TABULAR, DatasetSpec
 
 # Strictly-negative floor so that an identical model (change 0) passes.
 _EPSILON = 1e-10

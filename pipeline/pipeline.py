@@ -17,12 +17,12 @@ from typing import List, Optional
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from components import data_gate
-from components import pusher as atomic_pusher
-from components.infra_validator import InProcessInfraValidator
-from pipeline import evaluation, schemas
-from pipeline.config import RunConfig
-from pipeline.datasets import taxi_csv_dir
+from tfxp.components import data_gate
+from tfxp.components import pusher as atomic_pusher
+from tfxp.components.infra_validator import InProcessInfraValidator
+from tfxp.pipeline import evaluation, schemas
+from tfxp.pipeline.config import RunConfig
+from tfxp.core.datasets import taxi_csv_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODULE_FILE = str(PROJECT_ROOT / "models" / "tfx_module" / "module_file.py")
@@ -67,8 +67,8 @@ def _example_gen(config: RunConfig):
                 input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
                     name="single_split", pattern=os.path.basename(path))]))
         return tfx.components.CsvExampleGen(input_base=path, output_config=output)
-    from components import tfds_builders
-    from components.tfds_example_gen import TfdsExampleGen
+    from tfxp.components import tfds_builders
+    from tfxp.components.tfds_example_gen import TfdsExampleGen
     # Offline builders read <data_dir>/<dataset> (scripts/get_data.sh) and are
     # prepared into <data_dir>/tfds once; later runs reuse the prepared data.
     return TfdsExampleGen(

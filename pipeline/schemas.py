@@ -12,7 +12,7 @@ Each dataset has:
 
 To review a schema against new data, print a fresh draft and diff it::
 
-    python -m pipeline.schemas draft \\
+    python -m tfxp.pipeline.schemas draft \\
         <StatisticsGen uri>/Split-train/FeatureStats.pb \\
         <StatisticsGen uri>/Split-eval/FeatureStats.pb
 """
@@ -39,7 +39,7 @@ def schema_file(dataset: str, root: Path = SCHEMA_ROOT) -> str:
     if not path.is_file():
         raise FileNotFoundError(
             f"no curated schema for dataset {dataset!r}: {str(path)!r} does not exist; "
-            f"draft one with `python -m pipeline.schemas draft <FeatureStats.pb>...`")
+            f"draft one with `python -m tfxp.pipeline.schemas draft <FeatureStats.pb>...`")
     return str(path)
 
 
@@ -87,9 +87,9 @@ def draft(stats_files: List[str]):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from pipeline import env  # noqa: F401  (before TensorFlow)
+    from tfxp.core import env  # noqa: F401  (before TensorFlow)
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.schemas",
+    parser = argparse.ArgumentParser(prog="python -m tfxp.pipeline.schemas",
                                      description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     draft_cmd = sub.add_parser("draft", help="print a TFDV-inferred schema to review")

@@ -30,7 +30,7 @@ from typing import Callable, Deque, Dict, List, Optional
 import grpc
 import numpy as np
 
-from serving.errors import ServingError, invalid_argument, make_error
+from tfxp.serving.errors import ServingError, invalid_argument, make_error
 
 Arrays = Dict[str, np.ndarray]
 

@@ -41,8 +41,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import json_tensor, tensors
-from serving.errors import CODE_FOR_HTTP, ServingError, UnavailableError, make_error
+from tfxp.serving import json_tensor, tensors
+from tfxp.serving.errors import CODE_FOR_HTTP, ServingError, UnavailableError, make_error
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default receive limit
@@ -446,7 +446,7 @@ class ServingClient:
 
 
 def _version_status(status: get_model_status_pb2.ModelVersionStatus) -> VersionStatus:
-    from serving.errors import code_from_number
+    from tfxp.serving.errors import code_from_number
     return VersionStatus(
         int(status.version),
         get_model_status_pb2.ModelVersionStatus.State.Name(status.state),

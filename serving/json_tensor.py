@@ -31,7 +31,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving.errors import ServingError, invalid_argument, make_error
+from tfxp.serving.errors import ServingError, invalid_argument, make_error
 
 import grpc
 

@@ -55,11 +55,11 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import json_tensor, tensors
-from serving.batching import Batcher, BatchingOptions
-from serving.errors import (ServingError, code_from_number, failed_precondition,
+from tfxp.serving import json_tensor, tensors
+from tfxp.serving.batching import Batcher, BatchingOptions
+from tfxp.serving.errors import (ServingError, code_from_number, failed_precondition,
                             invalid_argument, make_error, not_found)
-from serving.versions import list_versions
+from tfxp.serving.versions import list_versions
 
 log = logging.getLogger(__name__)
 

@@ -45,13 +45,13 @@ Deliberate differences from ``tensorflow_model_server``, all on the safe side:
   are listed by GetModelMetadata but cannot be run;
 - nothing is ever unpickled; SavedModels are read as protobuf and TF graphs.
 
-Run: ``python -m serving.server --model_name=dense --model_base_path=/abs/path``
+Run: ``python -m tfxp.serving.server --model_name=dense --model_base_path=/abs/path``
 or ``--model_config_file=models.config`` (same flags as tensorflow_model_server;
 ``tfxp serve`` serves a workspace).
 """
 from __future__ import annotations
 
-from pipeline import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from tfxp.core import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 
 import argparse  # noqa: E402
 import concurrent.futures  # noqa: E402
@@ -79,11 +79,11 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 
-from serving import json_tensor, tensors  # noqa: E402
-from serving.batching import BatchingOptions  # noqa: E402
-from serving.errors import (HTTP_STATUS, ServingError, code_from_number,  # noqa: E402
+from tfxp.serving import json_tensor, tensors  # noqa: E402
+from tfxp.serving.batching import BatchingOptions  # noqa: E402
+from tfxp.serving.errors import (HTTP_STATUS, ServingError, code_from_number,  # noqa: E402
                             failed_precondition, invalid_argument, make_error, truncate)
-from serving.manager import (DEFAULT_TAGS, ModelManager, Servable,  # noqa: E402
+from tfxp.serving.manager import (DEFAULT_TAGS, ModelManager, Servable,  # noqa: E402
                              examples_from_input, parse_config, single_model_config)
 
 log = logging.getLogger(__name__)
@@ -1004,7 +1004,7 @@ def run_until_signal(server: ModelServer) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.server",
+    parser = argparse.ArgumentParser(prog="python -m tfxp.serving.server",
                                      description=__doc__.split("\n")[0])
     add_server_flags(parser)
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ The CPU is split into two logical devices before TensorFlow initialises, so
 every ``MirroredStrategy`` built in tests (``models.common.make_strategy``)
 really runs two replicas.
 """
-from pipeline import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
+from tfxp.core import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
 
 import os  # noqa: E402
 
@@ -16,7 +16,7 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * REPLICAS)
 
-from pipeline.config import DEFAULT_BEAM_ARGS  # noqa: E402  (after the device split)
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS  # noqa: E402  (after the device split)
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.environ.get("TFXP_DATA_DIR", os.path.join(PROJECT_ROOT, "data"))
@@ -45,8 +45,8 @@ def run_tiny_pipeline(workspace: str, model: str, component_options=None, **over
     ``component_options`` go to ``create_components`` (e.g. ``example_gen``),
     ``overrides`` to ``RunConfig``.
     """
-    from pipeline.config import RunConfig
-    from pipeline.local_runner import run_local
+    from tfxp.pipeline.config import RunConfig
+    from tfxp.runner.local_runner import run_local
 
     settings = dict(model=model, workspace=workspace, data_dir=DATA_DIR,
                     train_steps=30, eval_steps=3, epochs=2,
@@ -67,8 +67,8 @@ def dense_run(tmp_path_factory):
 def tfds_slice_example_gen(dataset: str, train_split: str, eval_split: str):
     """The pipeline's own TFDS ExampleGen for ``dataset``, reading only TFDS
     split slices (e.g. ``'train[:3000]'``) to keep test runs short."""
-    from components import tfds_builders
-    from components.tfds_example_gen import TfdsExampleGen
+    from tfxp.components import tfds_builders
+    from tfxp.components.tfds_example_gen import TfdsExampleGen
 
     return TfdsExampleGen(
         dataset_name=tfds_builders.tfds_name(dataset),

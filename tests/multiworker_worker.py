@@ -10,7 +10,7 @@ artifact URIs (``examples``, ``transform_graph``, ``schema``, ``model``,
 ``model_run``), ``train_steps``, ``eval_steps``, ``custom_config`` and
 ``weights_out``.
 """
-from pipeline import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
+from tfxp.core import env  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
 
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -22,7 +22,7 @@ from tfx.components.util import udf_utils  # noqa: E402
 from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 from tfx.types import standard_component_specs as keys  # noqa: E402
 
-from pipeline.pipeline import MODULE_FILE  # noqa: E402
+from tfxp.pipeline.pipeline import MODULE_FILE  # noqa: E402
 
 
 def artifact(cls, uri):

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from pipeline.datasets import taxi_csv_dir
+from tfxp.core.datasets import taxi_csv_dir
 
 FLOAT_COLUMNS = ("fare", "trip_miles", "trip_seconds", "tips", "pickup_latitude",
                  "pickup_longitude", "dropoff_latitude", "dropoff_longitude",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from models.training import SpacedBackupAndRestore, backup_every, epoch_plan, execution_steps
+from tfxp.models.training import SpacedBackupAndRestore, backup_every, epoch_plan, execution_steps
 
 
 class _Counting(SpacedBackupAndRestore):

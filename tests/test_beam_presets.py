@@ -7,8 +7,10 @@ from apache_beam.options.pipeline_options import (DebugOptions, DirectOptions,
                                                   PortableOptions, StandardOptions,
                                                   WorkerOptions)
 
-from pipeline import beam_presets, cli
-from pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
+from tfxp.pipeline import beam_presets
+
+from tfxp.cli import main as cli
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
 
 # What a user passes with --beam-arg for each preset's required options.
 CLUSTER_ARGS = {

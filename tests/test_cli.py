@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from pipeline import cli
-from serving.versions import list_versions, saved_model_digest
+from tfxp.cli import main as cli
+from tfxp.serving.versions import list_versions, saved_model_digest
 from tests.taxi_rows import read_rows
 
 
@@ -20,7 +20,7 @@ def _run(capsys, *argv):
 
 @pytest.fixture
 def taxi_csv(tmp_path):
-    from pipeline.datasets import taxi_csv_dir
+    from tfxp.core.datasets import taxi_csv_dir
     path = tmp_path / "taxi.csv"
     shutil.copy(os.path.join(taxi_csv_dir(), "data.csv"), path)
     return path

@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from models.dense import build_model
+from tfxp.models.dense import build_model
 
 HPARAMS = {"numeric_features": ["a_xf", "b_xf"],
            "categorical_features": {"c_xf": 5, "d_xf": 3},

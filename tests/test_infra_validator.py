@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from components.infra_validator import (BLESSED_FILE, REPORT_FILE, ValidationResult,
+from tfxp.components.infra_validator import (BLESSED_FILE, REPORT_FILE, ValidationResult,
                                         validate_model)
 from tests.serving_toy import toy_examples, write_toy_model
 
@@ -15,7 +15,7 @@ EXAMPLES = toy_examples(np.random.default_rng(0).normal(size=(16, 3)))
 
 
 def test_pipeline_run_infra_blessed_the_model_before_pushing_it(dense_run):
-    from pipeline import mlmd
+    from tfxp.observability import mlmd
 
     config, summary = dense_run
     store = mlmd.open_store(config.metadata_path)
@@ -33,8 +33,8 @@ def test_pipeline_run_infra_blessed_the_model_before_pushing_it(dense_run):
 
 
 def test_predict_checks_every_example_signature_and_classify_prefers_serving_default(tmp_path):
-    from components.infra_validator import _classify_signature, _example_signatures
-    from serving.manager import read_signature_defs
+    from tfxp.components.infra_validator import _classify_signature, _example_signatures
+    from tfxp.serving.manager import read_signature_defs
 
     sigs = read_signature_defs(write_toy_model(str(tmp_path / "a"), example_default=True))
     assert _example_signatures(sigs) == ["classification", "regression", "serving_default"]

@@ -17,11 +17,11 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kubeflow import image, spec as kfspec
-from kubeflow.runner import IMAGE_MODULE_FILE
-from models.registry import FAMILIES
-from pipeline import cli
-from pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
+from tfxp.kubeflow import image, spec as kfspec
+from tfxp.kubeflow.runner import IMAGE_MODULE_FILE
+from tfxp.models.registry import FAMILIES
+from tfxp.cli import main as cli
+from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
 from tfx.utils import import_utils
 
 ROOT = "gs://tfxp-test-bucket/pipelines"
@@ -40,7 +40,7 @@ EXECUTORS = {
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "Evaluator": "tfx.components.evaluator.executor.Executor",
     "InProcessInfraValidator": None,
-    "Pusher": "components.pusher.AtomicPushExecutor",
+    "Pusher": "tfxp.components.pusher.AtomicPushExecutor",
 }
 # ExampleGen ("EG") ... Pusher: producer -> consumer, from artifact inputs.
 EDGES = {("EG", "StatisticsGen"),

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from models import training
+from tfxp.models import training
 from tests.conftest import REPLICAS
 
 TRAIN_STEPS, EVAL_STEPS, EPOCHS = 15, 2, 3
@@ -109,7 +109,7 @@ def test_successive_strategies_in_one_process_do_not_share_collective_keys():
     TF's default keys the second all-reduce fails with "Shape mismatch in the
     collective instance 100" (tensorflow/tensorflow#62790)."""
     import tf_keras as keras
-    from models.common import make_strategy
+    from tfxp.models.common import make_strategy
 
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype=np.float32), rng.integers(0, 2, 32)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features as F
-from models.registry import get_family
+from tfxp.core import features as F
+from tfxp.models.registry import get_family
 
 NUM_CLASSES = 3
 VOCAB, MAX_TOKENS = 50, 12
@@ -119,9 +119,9 @@ def test_blessing_thresholds_exceed_what_a_one_class_model_scores(data_dir):
     tasks are blessed on AUC, where constant scores give 0.5; multi-class tasks
     on accuracy, where one class scores its share of the real eval labels."""
     import os
-    from components.tfds_builders import fashion_mnist as fm
-    from models.registry import FAMILIES
-    from pipeline.datasets import get_dataset
+    from tfxp.components.tfds_builders import fashion_mnist as fm
+    from tfxp.models.registry import FAMILIES
+    from tfxp.core.datasets import get_dataset
 
     labels = fm.read_idx(os.path.join(data_dir, "fashion_mnist", fm.FILES["test"][1]))
     one_class_accuracy = {"fashion_mnist": np.bincount(labels).max() / labels.size}

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.training import CHECKPOINT_DIR, HISTORY_FILE, shard_policy
+from tfxp.models.training import CHECKPOINT_DIR, HISTORY_FILE, shard_policy
 from tests.conftest import PROJECT_ROOT
 
 WORKERS = 2

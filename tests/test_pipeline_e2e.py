@@ -11,11 +11,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_model_analysis.utils import model_util
 
-from models import features as F
-from models.registry import get_family
-from models.training import HISTORY_FILE, WEIGHTS_FILE
-from pipeline import mlmd
-from serving.versions import list_versions, saved_model_digest
+from tfxp.core import features as F
+from tfxp.models.registry import get_family
+from tfxp.models.training import HISTORY_FILE, WEIGHTS_FILE
+from tfxp.observability import mlmd
+from tfxp.serving.versions import list_versions, saved_model_digest
 from tests.conftest import run_tiny_pipeline
 from tests.taxi_rows import read_rows, to_example
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.tfds_builders import fashion_mnist as fm
-from components.tfds_builders import rotten_tomatoes as rt
-from pipeline.datasets import FASHION_MNIST_LABELS
+from tfxp.components.tfds_builders import fashion_mnist as fm
+from tfxp.components.tfds_builders import rotten_tomatoes as rt
+from tfxp.core.datasets import FASHION_MNIST_LABELS
 
 
 def _pushed(run):

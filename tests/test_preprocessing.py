@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from models import features as F
-from models.preprocessing import tabular_preprocessing_fn
+from tfxp.core import features as F
+from tfxp.models.preprocessing import tabular_preprocessing_fn
 from tests.taxi_rows import FLOAT_COLUMNS, STRING_COLUMNS, read_rows
 
 INT_COLUMNS = ("trip_start_hour", "trip_start_day", "trip_start_month",

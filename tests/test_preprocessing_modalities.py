@@ -15,10 +15,10 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from components.tfds_builders import fashion_mnist as fm
-from components.tfds_builders import rotten_tomatoes as rt
-from models import features as F
-from models import preprocessing
+from tfxp.components.tfds_builders import fashion_mnist as fm
+from tfxp.components.tfds_builders import rotten_tomatoes as rt
+from tfxp.core import features as F
+from tfxp.models import preprocessing
 
 MAX_TOKENS, TOP_K = 16, 60
 

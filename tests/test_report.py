@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import cli, mlmd, report
-from pipeline.datasets import taxi_csv_dir
+from tfxp.cli import main as cli
+
+from tfxp.observability import mlmd, report
+from tfxp.core.datasets import taxi_csv_dir
 from tests.mlmd_fixtures import build_store, several_families
 
 PNGS = {"timeline.png": report.TIMELINE_SIZE, "training.png": report.TRAINING_SIZE,

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from pipeline import runlog
+from tfxp.runner import runlog
 
 # What `setup.py bdist_wheel` prints on stdout when TFX packages the module
 # file (captured from a real run, version hashes shortened).

@@ -24,10 +24,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc, model_service_pb2_grpc)
 
-from serving.client import RestClient, ServingClient, make_example
-from serving.errors import ResourceExhaustedError, ServingError
-from serving.manager import AVAILABLE, END, single_model_config
-from serving.server import ModelServer
+from tfxp.serving.client import RestClient, ServingClient, make_example
+from tfxp.serving.errors import ResourceExhaustedError, ServingError
+from tfxp.serving.manager import AVAILABLE, END, single_model_config
+from tfxp.serving.server import ModelServer
 from tests.serving_checks import assert_same, in_process
 
 MODEL = "dense"
@@ -48,7 +48,7 @@ def dense_model(dense_run) -> str:
 @pytest.fixture(scope="module")
 def eval_examples(dense_run):
     """64 serialized eval-split tf.Examples written by the pipeline's ExampleGen."""
-    from components.infra_validator import read_examples
+    from tfxp.components.infra_validator import read_examples
 
     config, _ = dense_run
     splits = sorted(glob.glob(os.path.join(config.pipeline_root, "CsvExampleGen", "examples",
@@ -404,8 +404,8 @@ def test_requests_over_4mb_work_only_when_the_limits_are_raised(
 # ------------------------------------------------------------------ CLI
 
 def test_cli_predict_prints_top_classes_over_grpc_and_rest(dense_server, capsys):
-    from pipeline.cli import main
-    from pipeline.datasets import taxi_csv_dir
+    from tfxp.cli.main import main
+    from tfxp.core.datasets import taxi_csv_dir
 
     csv_path = os.path.join(taxi_csv_dir(), "data.csv")
     outputs = []

@@ -17,11 +17,11 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.tools import saved_model_utils
 
-from components.infra_validator import read_examples
-from serving.cli import read_idx
-from serving.client import RestClient, ServingClient
-from serving.manager import single_model_config
-from serving.server import ModelServer
+from tfxp.components.infra_validator import read_examples
+from tfxp.cli.serving import read_idx
+from tfxp.serving.client import RestClient, ServingClient
+from tfxp.serving.manager import single_model_config
+from tfxp.serving.server import ModelServer
 from tests.serving_checks import assert_same, in_process
 
 
@@ -79,7 +79,7 @@ def test_default_classify_and_metadata_match_the_savedmodel(served):
 
 
 def test_the_pipeline_infra_validated_the_model(served):
-    from pipeline import mlmd
+    from tfxp.observability import mlmd
 
     store = mlmd.open_store(served.config.metadata_path)
     run = store.get_context_by_type_and_name("pipeline_run", served.summary.run_id)
@@ -90,7 +90,7 @@ def test_the_pipeline_infra_validated_the_model(served):
 
 
 def _cli_lines(served, args, capsys):
-    from pipeline.cli import main
+    from tfxp.cli.main import main
 
     assert main(["predict", "--model", served.name, "--server", served.server.grpc_target,
                  "--top", "1", *args]) == 0
@@ -98,7 +98,7 @@ def _cli_lines(served, args, capsys):
 
 
 def test_cli_predict_names_the_in_process_top_class(served, tmp_path, data_dir, capsys):
-    from models import features as F
+    from tfxp.core import features as F
 
     if served.modality == "image":
         images = read_idx(os.path.join(data_dir, "fashion_mnist",

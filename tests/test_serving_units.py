@@ -25,13 +25,13 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import json_tensor
-from serving.batching import Batcher, BatchingOptions
-from serving.client import RestClient, ServingClient
-from serving.errors import (FailedPreconditionError, InvalidArgumentError, NotFoundError,
+from tfxp.serving import json_tensor
+from tfxp.serving.batching import Batcher, BatchingOptions
+from tfxp.serving.client import RestClient, ServingClient
+from tfxp.serving.errors import (FailedPreconditionError, InvalidArgumentError, NotFoundError,
                             ServingError, UnavailableError)
-from serving.manager import aspired_versions, parse_config, single_model_config, validate_config
-from serving.server import ModelServer
+from tfxp.serving.manager import aspired_versions, parse_config, single_model_config, validate_config
+from tfxp.serving.server import ModelServer
 from tests.serving_toy import CLASSES, toy_examples, write_toy_model
 
 X = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0], [4.0, 0.0, 1.0]], np.float32)
@@ -434,7 +434,7 @@ def test_server_binds_loopback_by_default_and_limits_rest_bodies(tmp_path, toy_v
 # ------------------------------------------------------------------ deployment and CLI
 
 def test_deployment_files_serve_the_workspace_models(tmp_path, toy_versions):
-    from serving.deploy.generate import TF_SERVING_IMAGE, write_deployment
+    from tfxp.serving.deploy.generate import TF_SERVING_IMAGE, write_deployment
 
     workspace = tmp_path / "ws"
     (workspace / "serving").mkdir(parents=True)
@@ -464,7 +464,7 @@ def test_deployment_files_serve_the_workspace_models(tmp_path, toy_versions):
 
 
 def test_idx_reader_and_top_class_formatting(tmp_path):
-    from serving.cli import format_top, read_idx
+    from tfxp.cli.serving import format_top, read_idx
 
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     path = tmp_path / "images-idx3-ubyte.gz"
@@ -480,14 +480,14 @@ def test_idx_reader_and_top_class_formatting(tmp_path):
 
 
 def test_serve_without_models_is_a_usage_error(tmp_path, capsys):
-    from pipeline.cli import EXIT_USAGE, main
+    from tfxp.cli.main import EXIT_USAGE, main
 
     assert main(["serve", "--workspace", str(tmp_path)]) == EXIT_USAGE
     assert "no serving folder" in capsys.readouterr().err
 
 
 def test_fast_tensor_protos_agree_with_tensorflows_converters():
-    from serving import tensors
+    from tfxp.serving import tensors
     from tensorflow.core.framework import tensor_pb2
 
     arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], np.int64),
@@ -541,7 +541,7 @@ def test_predict_csv_reads_whole_floats_as_ints_and_names_missing_columns(tmp_pa
     columns are all named before anything is sent."""
     from tensorflow.core.framework import types_pb2
 
-    from serving.cli import _csv_examples
+    from tfxp.cli.serving import _csv_examples
 
     dtypes = {"trip_seconds": types_pb2.DT_INT64, "fare": types_pb2.DT_FLOAT,
               "company": types_pb2.DT_STRING}
@@ -568,7 +568,7 @@ def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
     array drops; the client keeps text as Python objects. Values a string
     tensor cannot hold are a TypeError naming the element, not a silent
     ``str()``; a bare example must come in a list."""
-    from serving import client, tensors
+    from tfxp.serving import client, tensors
 
     example = b"\n\x0c\n\n\n\x01a\x12\x05\n\x03\x00\x01\x00"  # ends in NUL, as 729 taxi eval rows do
     assert np.asarray([example])[0] != example  # numpy S drops the trailing NUL

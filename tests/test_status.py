@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from pipeline import cli, mlmd
+from tfxp.cli import main as cli
+
+from tfxp.observability import mlmd
 from tests.mlmd_fixtures import build_store, several_families
 
 

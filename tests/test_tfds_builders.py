@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from components import tfds_builders
-from components.tfds_builders import fashion_mnist as fm
-from components.tfds_builders import rotten_tomatoes as rt
-from components.tfds_example_gen import (ExampleEncoder, Executor, TfdsNotAvailableError,
+from tfxp.components import tfds_builders
+from tfxp.components.tfds_builders import fashion_mnist as fm
+from tfxp.components.tfds_builders import rotten_tomatoes as rt
+from tfxp.components.tfds_example_gen import (ExampleEncoder, Executor, TfdsNotAvailableError,
                                          load_builder)
 
 FM_TRAIN, FM_TEST = 300, 60

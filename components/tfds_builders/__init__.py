@@ -23,8 +23,8 @@ from typing import Dict, Optional, Type
 
 import tensorflow_datasets as tfds
 
-from components.tfds_builders.fashion_mnist import FashionMnistOffline
-from components.tfds_builders.rotten_tomatoes import RottenTomatoesOffline
+from tfxp.components.tfds_builders.fashion_mnist import FashionMnistOffline
+from tfxp.components.tfds_builders.rotten_tomatoes import RottenTomatoesOffline
 
 # Project dataset name (pipeline.datasets.DATASETS) -> offline TFDS builder.
 OFFLINE_BUILDERS: Dict[str, Type[tfds.core.GeneratorBasedBuilder]] = {

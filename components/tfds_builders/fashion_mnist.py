@@ -18,7 +18,7 @@ from typing import Iterator, Tuple
 import numpy as np
 import tensorflow_datasets as tfds
 
-from pipeline.datasets import FASHION_MNIST_LABELS
+from tfxp.core.datasets import FASHION_MNIST_LABELS
 
 # Split -> (images file, labels file), names as published.
 FILES = {

@@ -22,7 +22,7 @@ from typing import Iterator, Tuple
 
 import tensorflow_datasets as tfds
 
-from pipeline.datasets import DATASETS
+from tfxp.core.datasets import DATASETS
 
 FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
 COLUMNS = ("category", "text", "movie_name")

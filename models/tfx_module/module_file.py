@@ -8,5 +8,5 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from models.preprocessing import preprocessing_fn  # noqa: E402,F401
-from models.training import run_fn  # noqa: E402,F401
+from tfxp.models.preprocessing import preprocessing_fn  # noqa: E402,F401
+from tfxp.models.training import run_fn  # noqa: E402,F401

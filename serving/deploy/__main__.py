@@ -1,6 +1,6 @@
-"""``python -m serving.deploy --workspace WS``: see ``serving.deploy.generate``."""
+"""``python -m tfxp.serving.deploy --workspace WS``: see ``serving.deploy.generate``."""
 import sys
 
-from serving.deploy.generate import main
+from tfxp.serving.deploy.generate import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ the layout TF Serving reads. From that folder this module writes:
   + Service (gRPC 8500, REST 8501);
 - ``docker_run.sh``: the equivalent ``docker run`` line.
 
-``python -m serving.deploy --workspace WS [--out DIR]`` (default DIR:
+``python -m tfxp.serving.deploy --workspace WS [--out DIR]`` (default DIR:
 ``WS/deploy``).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def find_models(serving_dir: str) -> Dict[str, str]:
     Raises:
       FileNotFoundError: ``serving_dir`` does not exist.
     """
-    from serving.manager import MODEL_NAME_PATTERN
+    from tfxp.serving.manager import MODEL_NAME_PATTERN
 
     if not os.path.isdir(serving_dir):
         raise FileNotFoundError(f"no serving folder {serving_dir!r}; run the pipeline first")
@@ -198,7 +198,7 @@ def write_deployment(workspace: str, out_dir: Optional[str] = None, *,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.deploy",
+    parser = argparse.ArgumentParser(prog="python -m tfxp.serving.deploy",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", default="workspace", help="pipeline workspace")
     parser.add_argument("--out", help="output folder (default: WORKSPACE/deploy)")

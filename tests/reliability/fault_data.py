@@ -23,7 +23,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from models import features as F
+from tfxp.core import features as F
 
 TAXI_COLUMNS = (
     "pickup_community_area", "fare", "trip_start_month", "trip_start_hour",

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 
-from serving import versions
+from tfxp.serving import versions
 
 
 class KillPoints:

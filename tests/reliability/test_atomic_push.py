@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.versions import TMP_PREFIX, list_versions, push_atomically, saved_model_digest
+from tfxp.serving.versions import TMP_PREFIX, list_versions, push_atomically, saved_model_digest
 from tests.conftest import PROJECT_ROOT
 
 TRIALS = 20

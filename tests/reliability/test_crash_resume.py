@@ -18,9 +18,10 @@ import time
 
 from ml_metadata.proto import metadata_store_pb2
 
-from models.training import BACKUP_DIR, HISTORY_FILE, backup_every
-from pipeline import mlmd, recovery
-from pipeline.config import RunConfig
+from tfxp.models.training import BACKUP_DIR, HISTORY_FILE, backup_every
+from tfxp.observability import mlmd
+from tfxp.runner import recovery
+from tfxp.pipeline.config import RunConfig
 from tests.conftest import PROJECT_ROOT, TINY_BEAM_ARGS
 from tests.reliability import fault_data as fd
 from tests.taxi_rows import read_rows
@@ -37,7 +38,7 @@ def _start_run(config: RunConfig, csv_path: str) -> subprocess.Popen:
     log_path = os.path.join(os.path.dirname(config.workspace), f"run-{time.time_ns()}.log")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "run", "--workspace", config.workspace,
+            [sys.executable, "-m", "tfxp.cli.main", "run", "--workspace", config.workspace,
              "--csv", csv_path, "--train-steps", str(TRAIN_STEPS), "--eval-steps", "2",
              "--epochs", "1", *[f"--beam-arg={arg}" for arg in TINY_BEAM_ARGS]],
             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -25,13 +25,14 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 from tfx.utils import io_utils
 
-from components.data_gate import (SCHEMA_DIGEST_KEY, CuratedSchemaGen, DataGateError,
+from tfxp.components.data_gate import (SCHEMA_DIGEST_KEY, CuratedSchemaGen, DataGateError,
                                   file_sha256)
-from pipeline import mlmd, schemas
-from pipeline.config import RunConfig
-from pipeline.local_runner import PipelineFailed, run_local
-from pipeline.pipeline import create_components
-from serving.versions import list_versions
+from tfxp.observability import mlmd
+from tfxp.pipeline import schemas
+from tfxp.pipeline.config import RunConfig
+from tfxp.runner.local_runner import PipelineFailed, run_local
+from tfxp.pipeline.pipeline import create_components
+from tfxp.serving.versions import list_versions
 from tests.conftest import DATA_DIR, PROJECT_ROOT, TINY_BEAM_ARGS
 from tests.reliability import fault_data as fd
 from tests.taxi_rows import read_rows
@@ -148,7 +149,7 @@ def test_flood_of_unseen_categories_stops_the_cli_run_with_one_report_and_exit_1
     csv_path = fd.write_csv(str(tmp_path / "data" / "data.csv"), rows)
     config = _config(tmp_path / "ws", "dense", csv=csv_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "--workspace", config.workspace,
+        [sys.executable, "-m", "tfxp.cli.main", "run", "--workspace", config.workspace,
          "--csv", csv_path, "--train-steps", "5", "--eval-steps", "1",
          *[f"--beam-arg={arg}" for arg in TINY_BEAM_ARGS]],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)

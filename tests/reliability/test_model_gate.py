@@ -15,10 +15,11 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 import tf_keras as keras
 
-from models.registry import FAMILIES
-from pipeline import evaluation, mlmd
-from pipeline.datasets import get_dataset
-from serving.versions import list_versions, saved_model_digest
+from tfxp.models.registry import FAMILIES
+from tfxp.pipeline import evaluation
+from tfxp.observability import mlmd
+from tfxp.core.datasets import get_dataset
+from tfxp.serving.versions import list_versions, saved_model_digest
 from tests.conftest import DATA_DIR, run_tiny_pipeline
 from tests.reliability import fault_data as fd
 from tests.taxi_rows import read_rows, to_example

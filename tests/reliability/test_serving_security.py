@@ -31,8 +31,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from serving.manager import parse_config
-from serving.server import DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES, ModelServer
+from tfxp.serving.manager import parse_config
+from tfxp.serving.server import DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES, ModelServer
 from tests.conftest import PROJECT_ROOT
 from tests.serving_toy import write_toy_model
 

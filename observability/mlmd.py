@@ -315,7 +315,7 @@ def comparison_row(config, summary: Optional[RunSummary], seconds: float) -> Dic
     """
     import json
 
-    from pipeline.evaluation import blessing_metric
+    from tfxp.pipeline.evaluation import blessing_metric
 
     dataset = config.dataset_spec
     metric = blessing_metric(dataset)

@@ -110,7 +110,7 @@ def run_lock(workspace: str, pipeline_name: str,
             pass  # a live run of this pipeline: leave its executions alone
         else:
             if os.path.isfile(metadata_path):
-                from pipeline import mlmd
+                from tfxp.observability import mlmd
                 marked = abandon_stale_executions(mlmd.open_store(metadata_path),
                                                   pipeline_name)
         # Downgrade: concurrent runs may share; a later cleaner sees them live.

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pipeline import mlmd
+from tfxp.observability import mlmd
 
 REPORTS_DIR = "reports"
 INDEX = "index.html"
@@ -450,7 +450,7 @@ def _run_identity(store, workspace: str, summary: mlmd.RunSummary
     dataset registry gives the label names. ``config.json`` is the one
     ``run_local`` wrote (None if absent).
     """
-    from pipeline.datasets import get_dataset
+    from tfxp.core.datasets import get_dataset
 
     family = dataset = None
     props = mlmd.run_exec_properties(store, summary.run_id, "Trainer")
@@ -464,7 +464,7 @@ def _run_identity(store, workspace: str, summary: mlmd.RunSummary
     if not os.path.isfile(config_path):
         config_path = None
     if family is None and config_path:
-        from pipeline.config import RunConfig
+        from tfxp.pipeline.config import RunConfig
         with open(config_path) as f:
             config = RunConfig.from_json(f.read())
         family, dataset = config.model, config.dataset_spec.name
@@ -722,7 +722,7 @@ def _file_url(path: Optional[str]) -> Optional[str]:
 def _render(template: str, **context) -> str:
     import jinja2
 
-    from pipeline import report_html
+    from tfxp.observability import report_html
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
@@ -853,7 +853,7 @@ def write_comparison(workspace: str, run_ids: Sequence[str],
     Raises:
       ValueError: no run id; KeyError: an unknown run id.
     """
-    from pipeline.config import RunConfig
+    from tfxp.pipeline.config import RunConfig
 
     if not run_ids:
         raise ValueError("write_comparison needs at least one run id")

@@ -9,9 +9,11 @@ from typing import Optional
 from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
-from pipeline import mlmd, recovery, runlog
-from pipeline.config import RunConfig
-from pipeline.pipeline import create_pipeline
+from tfxp.observability import mlmd
+
+from tfxp.runner import recovery, runlog
+from tfxp.pipeline.config import RunConfig
+from tfxp.pipeline.pipeline import create_pipeline
 
 
 class PipelineFailed(RuntimeError):

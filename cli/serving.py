@@ -31,8 +31,8 @@ IDX_UBYTE = 0x08
 
 def register(subparsers) -> None:
     """Adds ``serve`` and ``predict`` to ``tfxp``'s sub-command parsers."""
-    from pipeline.config import DEFAULT_WORKSPACE
-    from serving.server import add_server_flags
+    from tfxp.pipeline.config import DEFAULT_WORKSPACE
+    from tfxp.serving.server import add_server_flags
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     serve = subparsers.add_parser(
@@ -70,9 +70,9 @@ def register(subparsers) -> None:
 # ------------------------------------------------------------------ serve
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pipeline.cli import UsageError
-    from serving.deploy.generate import find_models, models_config
-    from serving.server import run_until_signal, server_from_args
+    from tfxp.core.errors import UsageError
+    from tfxp.serving.deploy.generate import find_models, models_config
+    from tfxp.serving.server import run_until_signal, server_from_args
 
     config = None
     if not args.model_config_file:
@@ -94,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ predict
 
 def _slice(spec: str) -> slice:
-    from pipeline.cli import UsageError
+    from tfxp.core.errors import UsageError
 
     try:
         start, _, end = spec.partition(":")
@@ -123,7 +123,7 @@ def read_idx(path: str) -> np.ndarray:
 
 
 def _image_examples(images: np.ndarray) -> List[Dict[str, Any]]:
-    from models import features as F
+    from tfxp.core import features as F
 
     height, width, _ = F.IMAGE_SHAPE
     if images.ndim != 3 or images.shape[1:] != (height, width):
@@ -233,9 +233,9 @@ def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.cli import EXIT_FAILED, UsageError
-    from serving.client import RestClient, ServingClient
-    from serving.errors import ServingError
+    from tfxp.core.errors import EXIT_FAILED, UsageError
+    from tfxp.serving.client import RestClient, ServingClient
+    from tfxp.serving.errors import ServingError
 
     if args.top < 1:
         raise UsageError(f"--top must be >= 1, got {args.top}")
@@ -255,7 +255,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             stream = sys.stdin if args.text == "-" else open(args.text, encoding="utf-8")
             with stream:
                 lines = [line.rstrip("\n") for line in stream if line.strip()]
-            from models import features as F
+            from tfxp.core import features as F
             examples = [{F.TEXT_KEY: line} for line in lines[rows]]
         if not examples:
             raise UsageError("no inputs selected (check --rows)")

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-from pipeline.cli import EXIT_FAILED, UsageError
+from tfxp.core.errors import EXIT_FAILED, UsageError
 
 KFP_ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"  # kfp.Client's own variable
 
@@ -33,7 +33,7 @@ def _pairs(values: Optional[List[str]], flag: str) -> Dict[str, str]:
 
 def _beam_args(args: argparse.Namespace, **context) -> Optional[List[str]]:
     """Beam options from ``--beam-preset``/``--beam-arg``; None for neither."""
-    from pipeline import beam_presets
+    from tfxp.pipeline import beam_presets
 
     if args.beam_preset:
         try:
@@ -44,7 +44,7 @@ def _beam_args(args: argparse.Namespace, **context) -> Optional[List[str]]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from pipeline.config import RunConfig
+    from tfxp.pipeline.config import RunConfig
 
     config = RunConfig(model=args.model, dataset=args.dataset,
                        train_steps=args.train_steps, eval_steps=args.eval_steps,
@@ -53,7 +53,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         config.validate()
     except ValueError as err:
         raise UsageError(str(err)) from None
-    from kubeflow.runner import KubeflowOptions, compile_to_file
+    from tfxp.kubeflow.runner import KubeflowOptions, compile_to_file
 
     options = KubeflowOptions(
         pipeline_root=args.pipeline_root, image=args.image, gpu_image=args.gpu_image,
@@ -76,7 +76,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from kubeflow.submit import submit
+    from tfxp.kubeflow.submit import submit
 
     if not args.host:
         raise UsageError(f"--host is required (or set {KFP_ENDPOINT_ENV}), e.g. "
@@ -85,7 +85,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise UsageError(f"pipeline package {args.package!r} does not exist; "
                          f"write it with 'tfxp compile'")
     arguments = _pairs(args.param, "--param")
-    from kubeflow.spec import EVAL_ARGS_PARAM, TRAIN_ARGS_PARAM
+    from tfxp.kubeflow.spec import EVAL_ARGS_PARAM, TRAIN_ARGS_PARAM
 
     for flag, name, steps in (("--train-steps", TRAIN_ARGS_PARAM, args.train_steps),
                               ("--eval-steps", EVAL_ARGS_PARAM, args.eval_steps)):
@@ -120,9 +120,9 @@ def _failure(err: Exception) -> str:
 
 def register(subparsers) -> None:
     """Adds ``compile`` and ``submit`` to ``tfxp``'s sub-command parsers."""
-    from kubeflow.spec import DEFAULT_GPU_TYPE, TARGETS
-    from models.registry import FAMILIES
-    from pipeline.beam_presets import PRESETS
+    from tfxp.kubeflow.spec import DEFAULT_GPU_TYPE, TARGETS
+    from tfxp.models.registry import FAMILIES
+    from tfxp.pipeline.beam_presets import PRESETS
 
     comp = subparsers.add_parser(
         "compile",

@@ -20,13 +20,8 @@ import sys
 import tempfile
 from typing import List, Optional
 
-from pipeline import env  # noqa: F401  (must precede TensorFlow imports)
-
-EXIT_FAILED, EXIT_USAGE = 1, 2
-
-
-class UsageError(ValueError):
-    """Bad user input; printed as one line, exit code 2."""
+from tfxp.core import env  # noqa: F401  (must precede TensorFlow imports)
+from tfxp.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 
 
 def _check_workspace(path: str) -> None:
@@ -66,9 +61,9 @@ def _check_csv(path: str, required_columns) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Builds and validates the ``RunConfig`` of ``run``. Raises UsageError."""
-    from models import features as F
-    from pipeline.config import RunConfig
-    from pipeline.datasets import TABULAR
+    from tfxp.core import features as F
+    from tfxp.pipeline.config import RunConfig
+    from tfxp.core.datasets import TABULAR
 
     if args.config:
         try:
@@ -87,7 +82,7 @@ def config_from_args(args: argparse.Namespace):
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if args.beam_preset:
-        from pipeline.beam_presets import preset_args
+        from tfxp.pipeline.beam_presets import preset_args
         try:
             config.beam_pipeline_args = preset_args(args.beam_preset, args.beam_arg or [])
         except ValueError as err:
@@ -113,8 +108,8 @@ def _run_one(config):
     """Runs one pipeline and prints its summary; returns (exit code, summary, seconds)."""
     import time
 
-    from pipeline import mlmd
-    from pipeline.local_runner import PipelineFailed, run_local
+    from tfxp.observability import mlmd
+    from tfxp.runner.local_runner import PipelineFailed, run_local
 
     print(f"running {config.pipeline_name}: family={config.model} "
           f"dataset={config.dataset_spec.name} workspace={config.workspace}", flush=True)
@@ -135,7 +130,7 @@ def _run_one(config):
 def _report_after_run(workspace: str, run_id: str) -> None:
     """Writes the run's HTML report and prints where it and the log are; a
     report that cannot be written is a warning, never a failed run."""
-    from pipeline import report
+    from tfxp.observability import report
 
     log = os.path.join(workspace, "logs", f"{run_id}.log")
     if os.path.isfile(log):
@@ -150,8 +145,8 @@ def _report_after_run(workspace: str, run_id: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.model != ALL_FAMILIES:
         return _run_one(config_from_args(args))[0]
-    from models.registry import FAMILIES
-    from pipeline import mlmd
+    from tfxp.models.registry import FAMILIES
+    from tfxp.observability import mlmd
 
     if args.dataset:
         raise UsageError("--model all runs each family on its default dataset; "
@@ -166,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_ids += [summary.run_id] if summary is not None else []
     print(mlmd.format_comparison(rows))
     if run_ids:
-        from pipeline import report
+        from tfxp.observability import report
         try:
             print(f"comparison: {report.write_comparison(config.workspace, run_ids)}")
         except Exception as err:  # noqa: BLE001 - the runs themselves are done
@@ -175,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipeline import mlmd
+    from tfxp.observability import mlmd
 
     try:
         store = mlmd.open_store(os.path.join(args.workspace, "metadata.sqlite"))
@@ -193,7 +188,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline import report
+    from tfxp.observability import report
 
     try:
         if args.compare:
@@ -206,9 +201,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models.registry import FAMILIES
-    from pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR, DEFAULT_WORKSPACE
-    from pipeline.datasets import DATASETS
+    from tfxp.models.registry import FAMILIES
+    from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR, DEFAULT_WORKSPACE
+    from tfxp.core.datasets import DATASETS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="tfxp", description=__doc__.split("\n")[0],
@@ -241,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", action="append",
                      help=f"Beam pipeline option, repeatable (default: "
                      f"{' '.join(DEFAULT_BEAM_ARGS)})")
-    from pipeline.beam_presets import PRESETS
+    from tfxp.pipeline.beam_presets import PRESETS
     run.add_argument("--beam-preset", choices=sorted(PRESETS),
                      help="Beam runner preset (pipeline/beam_presets.py); --beam-arg "
                      "options are added after it (default: none, see --beam-arg)")
@@ -268,9 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write one side-by-side page of these runs instead, under "
                      "<workspace>/reports/compare-<hash>/")
     rep.set_defaults(func=cmd_report)
-    from serving.cli import register as register_serving
+    from tfxp.cli.serving import register as register_serving
     register_serving(sub)
-    from kubeflow.cli import register as register_kubeflow
+    from tfxp.cli.kubeflow import register as register_kubeflow
     register_kubeflow(sub)
     return parser
 

@@ -316,7 +316,7 @@ def run_logging(log_dir: str, pipeline_name: str, *, total_components: Optional[
       printed and logged, and the exception propagates. Code that catches the
       exception inside the block calls ``log.progress.failed(err)`` itself.
     """
-    from pipeline import env
+    from tfxp.core import env
 
     verbose = env.is_verbose() if verbose is None else verbose
     os.makedirs(log_dir, exist_ok=True)

@@ -1,0 +1,82 @@
+"""The workspace: every path under one workspace folder, named once.
+
+A workspace is what ``tfxp run`` writes and ``tfxp status``, ``report`` and
+``serve`` read::
+
+    <root>/metadata.sqlite                   ML Metadata (SQLite)
+    <root>/pipeline_root/<pipeline>/         component outputs
+    <root>/serving/<model>/<version>/        pushed SavedModels, TF Serving's layout
+    <root>/runs/<run id>/config.json         the run's RunConfig
+    <root>/logs/<run id>.log                 the run's log
+    <root>/reports/<run id>/index.html       the run's HTML report
+    <root>/reports/compare-<digest>/         a comparison page of several runs
+    <root>/locks/<pipeline>.lock             one run per pipeline at a time
+    <root>/deploy/                           files for real TF Serving
+
+Inside a Trainer's model run folder (``FnArgs.model_run_dir``) the Trainer
+writes ``history.json`` (``HISTORY_FILE``) and TensorBoard ``logs/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+DEFAULT_WORKSPACE = "workspace"
+METADATA_FILE = "metadata.sqlite"
+RUN_CONFIG_FILE = "config.json"
+REPORT_INDEX = "index.html"
+# Files of the Trainer's model run folder.
+HISTORY_FILE = "history.json"
+TENSORBOARD_DIR = "logs"
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    """Paths under the workspace folder ``root`` (a local path)."""
+    root: str = DEFAULT_WORKSPACE
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.root, METADATA_FILE)
+
+    def pipeline_root(self, pipeline_name: str) -> str:
+        return os.path.join(self.root, "pipeline_root", pipeline_name)
+
+    @property
+    def serving_dir(self) -> str:
+        """Folder of every served model's base path."""
+        return os.path.join(self.root, "serving")
+
+    def serving_base(self, model_name: str) -> str:
+        """TF Serving's ``model_base_path`` of ``model_name``."""
+        return os.path.join(self.serving_dir, model_name)
+
+    def run_dir(self, run_id: str) -> str:
+        return os.path.join(self.root, "runs", run_id)
+
+    def run_config_path(self, run_id: str) -> str:
+        return os.path.join(self.run_dir(run_id), RUN_CONFIG_FILE)
+
+    @property
+    def logs_dir(self) -> str:
+        return os.path.join(self.root, "logs")
+
+    def log_path(self, run_id: str) -> str:
+        return os.path.join(self.logs_dir, f"{run_id}.log")
+
+    @property
+    def reports_dir(self) -> str:
+        return os.path.join(self.root, "reports")
+
+    def report_dir(self, run_id: str) -> str:
+        return os.path.join(self.reports_dir, run_id)
+
+    def comparison_dir(self, digest: str) -> str:
+        return os.path.join(self.reports_dir, f"compare-{digest}")
+
+    def lock_path(self, pipeline_name: str) -> str:
+        return os.path.join(self.root, "locks", f"{pipeline_name}.lock")
+
+    @property
+    def deploy_dir(self) -> str:
+        return os.path.join(self.root, "deploy")

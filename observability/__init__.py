@@ -1,0 +1,1 @@
+"""What a run left behind, read back: MLMD summaries, the HTML report, comparisons."""

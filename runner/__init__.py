@@ -1,0 +1,1 @@
+"""The local runner: one pipeline run with its run log, lock and crash recovery."""
