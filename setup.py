@@ -8,23 +8,21 @@ site-packages gets one name. Generic top-level names would collide with other
 projects (``models``, ``serving``) and shadow the ``kubeflow`` namespace of
 Kubeflow's own SDKs. ``tfxp/`` holds only the package root.
 
-Layers (README, "Layout"; ``tests/test_layers.py`` keeps them): ``core`` <
-``models``, ``serving`` < ``components`` < ``pipeline`` < ``observability``
-< ``runner``, ``kubeflow`` < ``cli``; a module imports only its own folder
-and the layers below it.
+The folders and their layers are listed once, in ``tfxp/__init__.py``
+(``LAYERS``; README, "Layout"; ``tests/test_layers.py`` keeps the rule).
 
 Dependencies are pinned in requirements.lock and installed from it (see
 scripts/setup.sh); setup.py declares none so that an editable install never
 re-resolves the TFX stack.
 """
 import os
+import runpy
 
 from setuptools import setup
 
 ROOT = "tfxp"
-# Top-level folder -> sub-package of tfxp, lowest layer first.
-LAYERS = ("core", "models", "serving", "components", "pipeline", "observability",
-          "runner", "kubeflow", "cli")
+# Top-level folder -> its layer; tfxp/__init__.py imports nothing.
+LAYERS = runpy.run_path(os.path.join(ROOT, "__init__.py"))["LAYERS"]
 
 
 def _packages():

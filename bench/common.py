@@ -119,12 +119,10 @@ def latest_run(workspace: str):
       FileNotFoundError: no MLMD store in ``workspace``.
       LookupError: the store records no run.
     """
+    from tfxp.core.workspace import Workspace
     from tfxp.observability import mlmd
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
-    runs = mlmd.list_runs(store)
-    if not runs:
-        raise LookupError(f"no pipeline run recorded in {workspace!r}")
-    run_id = runs[-1][1]
+    store = mlmd.open_store(Workspace(workspace).metadata_path)
+    run_id = mlmd.latest_run(store, workspace)
     return store, run_id, mlmd.run_outputs(store, run_id)
 
 

@@ -47,6 +47,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core.workspace import Workspace  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
@@ -239,7 +240,7 @@ def main() -> None:
     if first is None:
         raise SystemExit(f"{workspace}: no run in which every component executed")
     outputs = mlmd.run_outputs(store, first.run_id)
-    config_path = os.path.join(workspace, "runs", first.run_id, "config.json")
+    config_path = Workspace(workspace).run_config_path(first.run_id)
     with open(config_path) as f:
         config = RunConfig.from_json(f.read())
     seconds = {c.component: c.seconds for c in first.components}

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import reproduce_command, write_result  # noqa: E402
 from tfxp.core import env  # noqa: E402,F401
+from tfxp.core.workspace import Workspace  # noqa: E402
 from tfxp.observability import mlmd  # noqa: E402
 
 TFXP = os.path.join(os.path.dirname(sys.executable), "tfxp")
@@ -34,7 +35,7 @@ def _run(workspace: str, mode: str, extra) -> tuple[float, mlmd.RunSummary]:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+    store = mlmd.open_store(Workspace(workspace).metadata_path)
     run_id = mlmd.list_runs(store)[-1][1]
     return wall, mlmd.run_summary(store, run_id, with_metrics=False)
 

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401
+from tfxp.core.workspace import Workspace  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from tfxp.observability import mlmd  # noqa: E402
 
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
             baseline = json.load(f)
     rows: List[Dict[str, object]] = []
     for workspace in args.workspace:
-        store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+        store = mlmd.open_store(Workspace(workspace).metadata_path)
         for pipeline in sorted({name for name, _ in mlmd.list_runs(store)}):
             row = family_row(store, pipeline, workspace, baseline)
             if row:

@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep workspaces and CSVs")
     args = parser.parse_args()
     from tfxp.core import env  # noqa: F401
+    from tfxp.core.workspace import Workspace
     from tfxp.observability import mlmd
     from tfxp.core.datasets import taxi_csv_dir
     src = os.path.join(taxi_csv_dir(), "data.csv")
@@ -168,7 +169,7 @@ def main() -> None:
         print(f"[x{k}] {rows_written} rows:", " ".join(argv), flush=True)
         wall, peak = run_sampled(argv, args.sample_s)
         _, run_id, _ = latest_run(workspace)
-        summary = mlmd.run_summary(mlmd.open_store(os.path.join(workspace, "metadata.sqlite")),
+        summary = mlmd.run_summary(mlmd.open_store(Workspace(workspace).metadata_path),
                                    run_id, with_metrics=False)
         runs[k] = {"rows": rows_written, "wall_s": wall, "mlmd_wall_s": summary.wall_seconds,
                    "peak_rss_bytes": peak,

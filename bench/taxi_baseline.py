@@ -36,6 +36,7 @@ from typing import Dict, List, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core.workspace import Workspace  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from tfxp.observability import mlmd  # noqa: E402
 
@@ -132,7 +133,7 @@ def baseline_auc(workspace: str, run_id: str | None = None) -> Dict[str, object]
     from tfxp.models.training import resolve_hparams
     from tfxp.core.datasets import get_dataset
 
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+    store = mlmd.open_store(Workspace(workspace).metadata_path)
     run = latest_dense_run(store, run_id)
     outputs = mlmd.run_outputs(store, run)
     transform = outputs.get("Transform", {})

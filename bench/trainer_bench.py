@@ -53,6 +53,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TF loads)
+from tfxp.core.workspace import SERVING_MODEL_DIR, Workspace  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
@@ -136,7 +137,7 @@ def transform_fn_args(workspace: str, train_steps: int, eval_steps: int,
     runs = os.path.join(out_dir, "Trainer", "model_run")
     os.makedirs(runs, exist_ok=True)
     fn_args.model_run_dir = tempfile.mkdtemp(dir=runs)
-    fn_args.serving_model_dir = os.path.join(out_dir, "Trainer", "model", "Format-Serving")
+    fn_args.serving_model_dir = os.path.join(out_dir, "Trainer", "model", SERVING_MODEL_DIR)
     return fn_args
 
 
@@ -241,7 +242,7 @@ def prepare_workspace(family: str, path: str) -> str:
     ``path`` if its MLMD records a run, else a small real pipeline run there
     (``tfxp run``, 5 train steps, the default Beam runner). Raises
     ``subprocess.CalledProcessError`` when that run fails."""
-    if os.path.isfile(os.path.join(path, "metadata.sqlite")):
+    if os.path.isfile(Workspace(path).metadata_path):
         return path
     argv = [tfxp_path(), "run", "--model", family, "--workspace", path,
             "--train-steps", "5", "--eval-steps", "2"]

@@ -59,6 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import write_result  # noqa: E402
 from tfxp.core import env  # noqa: E402,F401
+from tfxp.core.workspace import Workspace  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
             parser.error(f"--small-examples {args.small_examples} must be below --examples "
                          f"{args.examples}")
     workspace = args.workspace or tempfile.mkdtemp(prefix="transform-bench-")
-    metadata_path = os.path.join(workspace, "metadata.sqlite")
+    metadata_path = Workspace(workspace).metadata_path
     pipeline_root = os.path.join(workspace, "pipeline_root")
     print(f"Fashion-MNIST {train} train + {test} eval examples; workspace {workspace}",
           flush=True)

@@ -22,6 +22,7 @@ from typing import List, Optional
 
 from tfxp.core import env  # noqa: F401  (must precede TensorFlow imports)
 from tfxp.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError
+from tfxp.core.workspace import Workspace
 
 
 def _check_workspace(path: str) -> None:
@@ -132,7 +133,7 @@ def _report_after_run(workspace: str, run_id: str) -> None:
     report that cannot be written is a warning, never a failed run."""
     from tfxp.observability import report
 
-    log = os.path.join(workspace, "logs", f"{run_id}.log")
+    log = Workspace(workspace).log_path(run_id)
     if os.path.isfile(log):
         print(f"  log: {log}")
     try:
@@ -173,7 +174,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from tfxp.observability import mlmd
 
     try:
-        store = mlmd.open_store(os.path.join(args.workspace, "metadata.sqlite"))
+        store = mlmd.open_store(Workspace(args.workspace).metadata_path)
     except FileNotFoundError as err:
         raise UsageError(str(err)) from None
     if args.run:
@@ -202,7 +203,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tfxp.models.registry import FAMILIES
-    from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR, DEFAULT_WORKSPACE
+    from tfxp.core.workspace import DEFAULT_WORKSPACE
+    from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR
     from tfxp.core.datasets import DATASETS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter

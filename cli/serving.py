@@ -31,7 +31,7 @@ IDX_UBYTE = 0x08
 
 def register(subparsers) -> None:
     """Adds ``serve`` and ``predict`` to ``tfxp``'s sub-command parsers."""
-    from tfxp.pipeline.config import DEFAULT_WORKSPACE
+    from tfxp.core.workspace import DEFAULT_WORKSPACE
     from tfxp.serving.server import add_server_flags
 
     fmt = argparse.ArgumentDefaultsHelpFormatter

@@ -25,6 +25,9 @@ DEFAULT_WORKSPACE = "workspace"
 METADATA_FILE = "metadata.sqlite"
 RUN_CONFIG_FILE = "config.json"
 REPORT_INDEX = "index.html"
+# The SavedModel's folder inside a Trainer's Model artifact
+# (tfx/utils/path_utils.py, serving_model_path).
+SERVING_MODEL_DIR = "Format-Serving"
 # Files of the Trainer's model run folder.
 HISTORY_FILE = "history.json"
 TENSORBOARD_DIR = "logs"

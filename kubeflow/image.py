@@ -2,10 +2,11 @@
 
 The image is built from the repository root with ``kubeflow/Dockerfile``
 (targets ``cpu`` and ``gpu``); ``.dockerignore`` keeps the context small. The
-project is copied to ``IMAGE_ROOT`` and put on ``PYTHONPATH``, so the module
-file TFX imports is ``/app/models/tfx_module/module_file.py`` and executor
-classes such as ``components.pusher.AtomicPushExecutor`` import as in the
-checkout.
+project is copied to ``IMAGE_ROOT`` and installed there as the ``tfxp``
+package (editable, so each folder stays where the checkout has it): the
+module file TFX imports is ``/app/models/tfx_module/module_file.py`` and
+executor classes such as ``tfxp.components.pusher.AtomicPushExecutor`` import
+from ``/app/components/pusher.py``.
 
 ``python -m tfxp.kubeflow.image stage-data /app`` runs inside the image build and
 puts the taxi CSV (from the installed tfx wheel) at ``/app/data/chicago_taxi``,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import yaml
 from google.protobuf import json_format
-from kfp.pipeline_spec import pipeline_spec_pb2
+
+if TYPE_CHECKING:  # kfp is imported where a spec is parsed, not by `tfxp --help`
+    from kfp.pipeline_spec import pipeline_spec_pb2
 
 TRAIN_ARGS_PARAM, EVAL_ARGS_PARAM = "train_args", "eval_args"
 TARGETS = ("kfp", "vertex")
@@ -81,6 +83,8 @@ def load_spec(path: str) -> Tuple[pipeline_spec_pb2.PipelineSpec,
     Raises:
       ValueError: the file holds no document or more than two.
     """
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
     with open(path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d is not None]
     if not 1 <= len(docs) <= 2:

@@ -4,13 +4,15 @@ blessing and pushed version. Used by the end-of-run summary and ``status``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata
+
+from tfxp.core.workspace import HISTORY_FILE, SERVING_MODEL_DIR
 
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -80,6 +82,17 @@ class RunSummary:
         return "running"
 
 
+def connection_config(metadata_path: str) -> metadata_store_pb2.ConnectionConfig:
+    """SQLite MLMD connection, created on first use: what TFX's
+    ``tfx.orchestration.metadata.sqlite_metadata_connection_config`` builds,
+    without importing TFX (``tfxp status`` reads MLMD with ml_metadata alone)."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+    return config
+
+
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     """Opens the SQLite MLMD store at ``metadata_path`` (read/write).
 
@@ -88,8 +101,19 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     """
     if not os.path.isfile(metadata_path):
         raise FileNotFoundError(f"no MLMD store at {metadata_path!r}; run the pipeline first")
-    return metadata_store.MetadataStore(
-        metadata.sqlite_metadata_connection_config(metadata_path))
+    return metadata_store.MetadataStore(connection_config(metadata_path))
+
+
+def latest_run(store: metadata_store.MetadataStore, workspace: str) -> str:
+    """Id of the most recent pipeline run in ``store``, the MLMD of ``workspace``.
+
+    Raises:
+      LookupError: no run recorded (the message names ``workspace``).
+    """
+    runs = list_runs(store)
+    if not runs:
+        raise LookupError(f"no pipeline run recorded in {workspace!r}")
+    return runs[-1][1]
 
 
 def list_runs(store: metadata_store.MetadataStore,
@@ -299,11 +323,29 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def _dir_bytes(path: Optional[str]) -> Optional[int]:
+def directory_bytes(path: Optional[str]) -> Optional[int]:
+    """Total size in bytes of the files under ``path``; None if not a folder."""
     if not path or not os.path.isdir(path):
         return None
     return sum(os.path.getsize(os.path.join(root, f))
                for root, _, files in os.walk(path) for f in files)
+
+
+def read_history(model_run_uri: Optional[str]) -> Optional[Dict[str, object]]:
+    """The Trainer's ``history.json`` in its model run folder (per-epoch
+    metrics, ``params``, ...), or None where there is none."""
+    if not model_run_uri:
+        return None
+    path = os.path.join(model_run_uri, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def serving_model_dir(model_uri: Optional[str]) -> Optional[str]:
+    """The SavedModel folder inside a Trainer's Model artifact, or None."""
+    return os.path.join(model_uri, SERVING_MODEL_DIR) if model_uri else None
 
 
 def comparison_row(config, summary: Optional[RunSummary], seconds: float) -> Dict[str, object]:
@@ -313,24 +355,18 @@ def comparison_row(config, summary: Optional[RunSummary], seconds: float) -> Dic
     Overall value), accuracy, params (Keras ``count_params``), saved_model_bytes
     (the Trainer's exported SavedModel), blessed, wall_s (seconds).
     """
-    import json
-
     from tfxp.pipeline.evaluation import blessing_metric
 
     dataset = config.dataset_spec
     metric = blessing_metric(dataset)
     overall = (summary.metrics.get("Overall", {}) if summary else {})
-    params = None
-    if summary and summary.model_run_uri:
-        history = os.path.join(summary.model_run_uri, "history.json")
-        if os.path.isfile(history):
-            with open(history) as f:
-                params = json.load(f).get("params")
-    model_dir = os.path.join(summary.model_uri, "Format-Serving") if summary and summary.model_uri else None
+    history = read_history(summary.model_run_uri) if summary else None
+    params = history.get("params") if history else None
+    model_dir = serving_model_dir(summary.model_uri) if summary else None
     return {"family": config.model, "dataset": dataset.name, "metric": metric,
             "value": overall.get(metric),
             "accuracy": overall.get("binary_accuracy", overall.get("sparse_categorical_accuracy")),
-            "params": params, "saved_model_bytes": _dir_bytes(model_dir),
+            "params": params, "saved_model_bytes": directory_bytes(model_dir),
             "blessed": summary.blessed if summary else None, "wall_s": seconds}
 
 

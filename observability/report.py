@@ -37,10 +37,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfxp.core.workspace import REPORT_INDEX, TENSORBOARD_DIR, Workspace
 from tfxp.observability import mlmd
 
-REPORTS_DIR = "reports"
-INDEX = "index.html"
+INDEX = REPORT_INDEX
 DPI = 100
 # Pixel sizes (width, height) of the PNGs.
 TIMELINE_SIZE = (1000, 320)
@@ -151,14 +151,6 @@ class Report:
 
 
 # ---------------------------------------------------------------- loaders
-
-def directory_bytes(path: Optional[str]) -> Optional[int]:
-    """Total size in bytes of the files under ``path``; None if not a folder."""
-    if not path or not os.path.isdir(path):
-        return None
-    return sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
-
 
 def _splits(uri: str, filename: str) -> List[Tuple[str, str]]:
     """``(split, path)`` of ``<uri>/Split-<split>/<filename>``, sorted, train first."""
@@ -460,7 +452,7 @@ def _run_identity(store, workspace: str, summary: mlmd.RunSummary
             family, dataset = custom.get("family"), custom.get("dataset")
         except ValueError:
             pass
-    config_path = os.path.join(workspace, "runs", summary.run_id, "config.json")
+    config_path = Workspace(workspace).run_config_path(summary.run_id)
     if not os.path.isfile(config_path):
         config_path = None
     if family is None and config_path:
@@ -484,28 +476,26 @@ def collect(workspace: str, run_id: str) -> Report:
       FileNotFoundError: no MLMD store in ``workspace``.
       KeyError: no such run.
     """
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+    ws = Workspace(workspace)
+    store = mlmd.open_store(ws.metadata_path)
     summary = mlmd.run_summary(store, run_id)
     outputs = mlmd.run_outputs(store, run_id)
     family, dataset, labels, config_path = _run_identity(store, workspace, summary)
     report = Report(run_id=run_id, pipeline=summary.pipeline, summary=summary,
                     family=family, dataset=dataset, label_names=labels,
                     metrics=summary.metrics, config_path=config_path)
-    log_path = os.path.join(workspace, "logs", f"{run_id}.log")
+    log_path = ws.log_path(run_id)
     report.log_path = log_path if os.path.isfile(log_path) else None
 
     if summary.model_run_uri:
-        history = os.path.join(summary.model_run_uri, "history.json")
-        if os.path.isfile(history):
-            with open(history) as f:
-                report.history = json.load(f)
-        logs = os.path.join(summary.model_run_uri, "logs")
+        report.history = mlmd.read_history(summary.model_run_uri) or report.history
+        logs = os.path.join(summary.model_run_uri, TENSORBOARD_DIR)
         report.tensorboard_dir = logs if os.path.isdir(logs) else None
     if summary.model_uri:
-        serving = os.path.join(summary.model_uri, "Format-Serving")
+        serving = mlmd.serving_model_dir(summary.model_uri)
         if os.path.isfile(os.path.join(serving, "saved_model.pb")):
             report.saved_model_path = serving
-            report.saved_model_bytes = directory_bytes(serving)
+            report.saved_model_bytes = mlmd.directory_bytes(serving)
             report.signatures = load_signatures(serving)
     stats = outputs.get("StatisticsGen", {}).get("ExampleStatistics")
     if stats is not None:
@@ -703,7 +693,7 @@ def plot_comparison(rows: List[Dict[str, Any]], path: str) -> None:
 
 def report_dir(workspace: str, run_id: str) -> str:
     """``<workspace>/reports/<run id>``."""
-    return os.path.join(workspace, REPORTS_DIR, run_id)
+    return Workspace(workspace).report_dir(run_id)
 
 
 def _href(from_dir: str, target: Optional[str]) -> Optional[str]:
@@ -733,19 +723,6 @@ def _render(template: str, **context) -> str:
         **context)
 
 
-def latest_run(workspace: str) -> str:
-    """Id of the most recent run in the workspace's MLMD.
-
-    Raises:
-      FileNotFoundError: no MLMD store; LookupError: no run recorded.
-    """
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
-    runs = mlmd.list_runs(store)
-    if not runs:
-        raise LookupError(f"no pipeline run recorded in {workspace!r}")
-    return runs[-1][1]
-
-
 def write_report(workspace: str, run_id: Optional[str] = None,
                  out_dir: Optional[str] = None) -> str:
     """Writes the report of ``run_id`` (None: the latest run).
@@ -761,7 +738,7 @@ def write_report(workspace: str, run_id: Optional[str] = None,
       FileNotFoundError: no MLMD store; KeyError: no such run;
       LookupError: ``run_id`` None and no run recorded.
     """
-    run_id = run_id or latest_run(workspace)
+    run_id = run_id or mlmd.latest_run(mlmd.open_store(Workspace(workspace).metadata_path), workspace)
     report = collect(workspace, run_id)
     out_dir = out_dir or report_dir(workspace, run_id)
     os.makedirs(out_dir, exist_ok=True)
@@ -836,7 +813,7 @@ def _confusion_rows(report: Report) -> List[Tuple[str, List[int]]]:
 def comparison_dir(workspace: str, run_ids: Sequence[str]) -> str:
     """``<workspace>/reports/compare-<sha1 of the run ids, 10 hex>``."""
     digest = hashlib.sha1("\n".join(run_ids).encode()).hexdigest()[:10]
-    return os.path.join(workspace, REPORTS_DIR, f"compare-{digest}")
+    return Workspace(workspace).comparison_dir(digest)
 
 
 def write_comparison(workspace: str, run_ids: Sequence[str],
@@ -857,7 +834,7 @@ def write_comparison(workspace: str, run_ids: Sequence[str],
 
     if not run_ids:
         raise ValueError("write_comparison needs at least one run id")
-    store = mlmd.open_store(os.path.join(workspace, "metadata.sqlite"))
+    store = mlmd.open_store(Workspace(workspace).metadata_path)
     out_dir = out_dir or comparison_dir(workspace, run_ids)
     os.makedirs(out_dir, exist_ok=True)
     rows = []

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any, Dict, List, Optional
 
-from tfxp.models.registry import ModelFamily, get_family, resolve_dataset
 from tfxp.core.datasets import DatasetSpec
+from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
+from tfxp.models.registry import ModelFamily, get_family, resolve_dataset
 
 # Beam's local FnApiRunner, in-process. In-process, because on the 2-core
 # development machine (bench/pipeline_bench.py, bench/transform_bench.py)
@@ -26,7 +26,6 @@ from tfxp.core.datasets import DatasetSpec
 # FnApiRunner, online it would run on an unpinned runner TFX 1.16 was not
 # tested with.
 DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory")
-DEFAULT_WORKSPACE = "workspace"
 DEFAULT_DATA_DIR = "data"
 
 
@@ -37,8 +36,8 @@ class RunConfig:
     Attributes:
       model: model family name (``models.registry.FAMILIES``).
       dataset: dataset name; None means the family's default.
-      workspace: folder for MLMD (``metadata.sqlite``), artefacts
-        (``pipeline_root/``), pushed models (``serving/``) and reports.
+      workspace: the workspace folder (``core.workspace.Workspace``: MLMD,
+        artefacts, pushed models, run configs, logs and reports).
       data_dir: folder with the offline dataset files (``scripts/get_data.sh``).
       csv: a CSV file, or a folder of CSV files, for tabular data; None means
         the taxi CSV in the tfx wheel.
@@ -99,18 +98,22 @@ class RunConfig:
         return (self.metric_threshold if self.metric_threshold is not None
                 else self.family.metric_threshold)
 
-    # Workspace layout, named once.
+    # Paths: the workspace layout (core/workspace.py) for this run's names.
+    @property
+    def ws(self) -> Workspace:
+        return Workspace(self.workspace)
+
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.workspace, "metadata.sqlite")
+        return self.ws.metadata_path
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.workspace, "pipeline_root", self.pipeline_name)
+        return self.ws.pipeline_root(self.pipeline_name)
 
     @property
     def serving_base(self) -> str:
-        return os.path.join(self.workspace, "serving", self.model_name)
+        return self.ws.serving_base(self.model_name)
 
     def trainer_config(self) -> Dict[str, Any]:
         """``custom_config`` the Trainer's ``run_fn`` reads."""

@@ -30,7 +30,7 @@ MODULE_FILE = str(PROJECT_ROOT / "models" / "tfx_module" / "module_file.py")
 # pre-transform ones and nothing reads the post-transform ones, which cost
 # more than half of Transform's wall time on the taxi data.
 TRANSFORM_DISABLE_STATISTICS = True
-_CODE_DIRS = ("models", "pipeline", "components")
+_CODE_DIRS = ("core", "models", "pipeline", "components")
 
 
 def code_version() -> str:

@@ -12,6 +12,7 @@ from tfx.orchestration import metadata
 from tfxp.observability import mlmd
 
 from tfxp.runner import recovery, runlog
+from tfxp.core.workspace import Workspace
 from tfxp.pipeline.config import RunConfig
 from tfxp.pipeline.pipeline import create_pipeline
 
@@ -39,24 +40,24 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
       ValueError: ``config`` is invalid.
     """
     config.validate()
-    workspace = os.path.abspath(config.workspace)
-    os.makedirs(workspace, exist_ok=True)
-    metadata_path = os.path.join(workspace, "metadata.sqlite")
+    ws = Workspace(os.path.abspath(config.workspace))
+    os.makedirs(ws.root, exist_ok=True)
+    metadata_path = ws.metadata_path
     known = set()
     if os.path.exists(metadata_path):
         known = {run for _, run in mlmd.list_runs(mlmd.open_store(metadata_path))}
     error = None
     started = time.time()
     # run_lock: a crashed earlier run's RUNNING executions are marked FAILED.
-    with recovery.run_lock(workspace, config.pipeline_name, metadata_path) as stale, \
-            runlog.run_logging(os.path.join(workspace, "logs"), config.pipeline_name) as log:
+    with recovery.run_lock(ws, config.pipeline_name) as stale, \
+            runlog.run_logging(ws.logs_dir, config.pipeline_name) as log:
         for execution in stale:
             print(f"[tfxp] {execution.component} of run {execution.run_id} was left "
                   f"RUNNING by a process that died; marked FAILED", flush=True)
         pipeline = create_pipeline(
             config,
-            pipeline_root=os.path.abspath(config.pipeline_root),
-            serving_base=os.path.abspath(config.serving_base),
+            pipeline_root=ws.pipeline_root(config.pipeline_name),
+            serving_base=ws.serving_base(config.model_name),
             metadata_connection_config=metadata.sqlite_metadata_connection_config(
                 metadata_path),
             **component_options)
@@ -72,9 +73,8 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
     summary = mlmd.run_summary(store, new_runs[-1]) if new_runs else None
     log.finish(summary.run_id if summary is not None else None)
     if summary is not None:
-        run_dir = os.path.join(workspace, "runs", summary.run_id)
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
+        os.makedirs(ws.run_dir(summary.run_id), exist_ok=True)
+        with open(ws.run_config_path(summary.run_id), "w") as f:
             f.write(config.to_json())
     if error is not None:
         raise PipelineFailed(f"pipeline {config.pipeline_name} failed after "

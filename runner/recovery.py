@@ -29,6 +29,8 @@ from typing import Iterator, List
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from tfxp.core.workspace import Workspace
+
 ABANDONED_KEY = "tfxp_abandoned"
 _ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
 
@@ -88,21 +90,22 @@ def abandon_stale_executions(store: metadata_store.MetadataStore,
 
 
 @contextlib.contextmanager
-def run_lock(workspace: str, pipeline_name: str,
-             metadata_path: str) -> Iterator[List[AbandonedExecution]]:
+def run_lock(workspace: Workspace, pipeline_name: str) -> Iterator[List[AbandonedExecution]]:
     """Holds this run's shared lock; yields the stale executions it cleaned.
 
     Args:
-      workspace: the run's workspace; the lock file goes to ``locks/``.
+      workspace: the run's workspace; the lock file is
+        ``workspace.lock_path(pipeline_name)``, MLMD its ``metadata_path``
+        (which may not exist yet).
       pipeline_name: lock and MLMD scope.
-      metadata_path: the workspace's SQLite MLMD file (may not exist yet).
     Yields:
       ``abandon_stale_executions``'s result, or [] if another live process
       holds the lock (then its executions are not stale).
     """
-    lock_dir = os.path.join(workspace, "locks")
-    os.makedirs(lock_dir, exist_ok=True)
-    with open(os.path.join(lock_dir, f"{pipeline_name}.lock"), "a+") as lock:
+    lock_path = workspace.lock_path(pipeline_name)
+    metadata_path = workspace.metadata_path
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "a+") as lock:
         marked: List[AbandonedExecution] = []
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
-from tfx.orchestration import metadata
+from tfxp.observability.mlmd import connection_config
 
 COMPONENTS = ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "Transform", "Trainer", "Evaluator", "Pusher")
@@ -50,7 +50,7 @@ def _type_id(store, cache: Dict[str, int], kind: str, name: str) -> int:
 
 def build_store(path: str, runs: List[FakeRun]) -> metadata_store.MetadataStore:
     """Writes ``runs`` into a new SQLite MLMD store at ``path`` (oldest first)."""
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
+    store = metadata_store.MetadataStore(connection_config(path))
     types: Dict[str, int] = {}
     pipelines: Dict[str, pb.Context] = {}
     nodes: Dict[str, pb.Context] = {}

@@ -18,6 +18,8 @@ import time
 
 from ml_metadata.proto import metadata_store_pb2
 
+from tfxp.core.workspace import Workspace
+
 from tfxp.models.training import BACKUP_DIR, HISTORY_FILE, backup_every
 from tfxp.observability import mlmd
 from tfxp.runner import recovery
@@ -165,9 +167,8 @@ def _fake_store_with_running_execution(path: str, pipeline: str):
 def test_run_lock_leaves_a_live_runs_executions_alone(tmp_path):
     """Only executions of dead processes are marked: while another process
     holds the pipeline's run lock, its RUNNING execution stays RUNNING."""
-    workspace = str(tmp_path)
-    metadata_path = os.path.join(workspace, "metadata.sqlite")
-    store, exec_id = _fake_store_with_running_execution(metadata_path, "p")
+    workspace = Workspace(str(tmp_path))
+    store, exec_id = _fake_store_with_running_execution(workspace.metadata_path, "p")
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import fcntl, os, sys, time\n"
@@ -175,11 +176,11 @@ def test_run_lock_leaves_a_live_runs_executions_alone(tmp_path):
          "f = open(os.path.join(sys.argv[1], 'p.lock'), 'a+')\n"
          "fcntl.flock(f, fcntl.LOCK_SH)\n"
          "print('locked', flush=True)\n"
-         "time.sleep(600)\n", os.path.join(workspace, "locks")],
+         "time.sleep(600)\n", os.path.dirname(workspace.lock_path("p"))],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with recovery.run_lock(workspace, "p", metadata_path) as marked:
+        with recovery.run_lock(workspace, "p") as marked:
             assert marked == []
         [execution] = store.get_executions_by_id([exec_id])
         assert execution.last_known_state == RUNNING
@@ -187,7 +188,7 @@ def test_run_lock_leaves_a_live_runs_executions_alone(tmp_path):
         holder.kill()
         holder.wait()
     # The holder died (SIGKILL): its execution is now stale.
-    with recovery.run_lock(workspace, "p", metadata_path) as marked:
+    with recovery.run_lock(workspace, "p") as marked:
         assert [m.execution_id for m in marked] == [exec_id]
     [execution] = store.get_executions_by_id([exec_id])
     assert execution.last_known_state == metadata_store_pb2.Execution.FAILED
