@@ -35,7 +35,8 @@ MISSING_FILES_HELP = (
 
 
 def read_idx(path: str) -> np.ndarray:
-    """Reads a gzipped IDX file of unsigned bytes (LeCun's MNIST format).
+    """Reads an IDX file of unsigned bytes (LeCun's MNIST format), gzipped
+    when the name ends in ``.gz`` (the builder's files, ``tfxp predict --idx``).
 
     Layout: 2 zero bytes, type code 0x08 (ubyte), number of dimensions d,
     d big-endian uint32 sizes, then the values row-major.
@@ -47,11 +48,13 @@ def read_idx(path: str) -> np.ndarray:
       ValueError: the header is not an IDX ubyte header, or the payload size
         does not match it (names ``path``).
     """
-    with gzip.open(path, "rb") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (header "
-                         f"{data[:4].hex()!r}, expected '0000 08 <ndim>')")
+                         f"{data[:4].hex()!r}, expected an unsigned-byte IDX header "
+                         f"'0000 08 <ndim>')")
     ndim = data[3]
     shape = tuple(int(x) for x in np.frombuffer(data, ">u4", count=ndim, offset=4))
     payload = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
