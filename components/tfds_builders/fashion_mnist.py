@@ -15,6 +15,7 @@ import gzip
 import os
 from typing import Iterator, Tuple
 
+from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -68,6 +69,10 @@ class FashionMnistOffline(tfds.core.GeneratorBasedBuilder):
     """Fashion-MNIST: 60,000 train and 10,000 test 28x28 greyscale images, 10 classes."""
 
     name = "tfxp_fashion_mnist"
+    # TFDS looks for a builder's metadata files under the folder its module
+    # name spells from the top package (tfxp/components/tfds_builders/);
+    # package_dir maps the package to components/, so name the folder.
+    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "IDX files read from manual_dir."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
