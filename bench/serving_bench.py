@@ -26,7 +26,7 @@ output names), side by side:
 - in-process: ``tf.saved_model.load(dir).signatures[signature]`` called
   directly;
 - grpc: Predict through ``serving.client.ServingClient`` against the local
-  server (``python -m tfxp.serving.server``, a subprocess as in deployment, unless
+  server (``python -m tfxp.serving.main``, a subprocess as in deployment, unless
   ``--in-process-server``), batching off;
 - grpc_batching: the same with the server's batching on (max batch 32,
   1 ms timeout, 2 batch threads);
@@ -92,14 +92,16 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
 
     if modality == "tabular":
         from tfxp.core.datasets import taxi_csv_dir
-        from tfxp.cli.serving import RAW_SIGNATURE, _csv_examples
+        from tfxp.cli.serving import _csv_examples
+        from tfxp.core.signatures import RAW_SIGNATURE
         from tfxp.serving.manager import read_signature_defs
 
         raw = read_signature_defs(model_dir).get(RAW_SIGNATURE)
         dtypes = {k: v.dtype for k, v in raw.inputs.items()} if raw else {}
         rows = _csv_examples(os.path.join(taxi_csv_dir(), "data.csv"), slice(0, count), dtypes)
     elif modality == "image":
-        from tfxp.cli.serving import _image_examples, read_idx
+        from tfxp.cli.serving import _image_examples
+        from tfxp.components.tfds_builders.fashion_mnist import read_idx
 
         images = read_idx(os.path.join(data_dir, "fashion_mnist", "t10k-images-idx3-ubyte.gz"))
         rows = _image_examples(images[:count])
@@ -215,12 +217,13 @@ class _Server:
                       "--batch_timeout_micros=1000", "--num_batch_threads=2"]
         self._process = self._server = None
         if in_process:
-            from tfxp.serving.server import add_server_flags, server_from_args
+            from tfxp.serving.flags import add_server_flags
+            from tfxp.serving.main import server_from_args
             parser = argparse.ArgumentParser()
             add_server_flags(parser)
             self._server = server_from_args(parser.parse_args(flags)).start()
         else:
-            self._process = subprocess.Popen([sys.executable, "-m", "tfxp.serving.server", *flags],
+            self._process = subprocess.Popen([sys.executable, "-m", "tfxp.serving.main", *flags],
                                              stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL)
         from tfxp.serving.client import ServingClient

@@ -1,8 +1,8 @@
 """``tfxp serve`` and ``tfxp predict``.
 
-- ``serve``: starts ``serving.server`` on ``<workspace>/serving`` (one model
-  per subfolder, named after it) or on ``--model_config_file``; the server
-  flags are tensorflow_model_server's (``--port``, ``--rest_api_port``,
+- ``serve``: starts ``serving.server.ModelServer`` on ``<workspace>/serving``
+  (one model per subfolder, named after it) or on ``--model_config_file``; the
+  server flags (``serving.flags``) are tensorflow_model_server's (``--port``, ``--rest_api_port``,
   ``--file_system_poll_wait_seconds``, ``--enable_batching``, ...).
 - ``predict``: sends CSV rows (tabular), PNG files or IDX slices (images) or
   lines of text (text) as ``tf.Example``s in a Classify request without a
@@ -10,29 +10,33 @@
   names and ``scores`` the probabilities) over gRPC (or REST ``:classify``
   with ``--rest``) and prints each input's top classes with their label names
   and probabilities.
+
+Registering the sub-commands imports only ``serving.flags`` (standard library);
+TensorFlow, gRPC and numpy load when a command runs, so ``tfxp --help`` stays
+fast.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import os
-import struct
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
-import numpy as np
+from tfxp.core.errors import EXIT_FAILED, UsageError
+from tfxp.core.signatures import RAW_SIGNATURE  # its inputs name the raw features' dtypes
+from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_GRPC_TARGET = "localhost:8500"
 DEFAULT_REST_URL = "http://localhost:8501"
-RAW_SIGNATURE = "serving_raw"  # its inputs name the raw features and their dtypes
-IDX_UBYTE = 0x08
 
 
 def register(subparsers) -> None:
     """Adds ``serve`` and ``predict`` to ``tfxp``'s sub-command parsers."""
-    from tfxp.core.workspace import DEFAULT_WORKSPACE
-    from tfxp.serving.server import add_server_flags
+    from tfxp.serving.flags import add_server_flags
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     serve = subparsers.add_parser(
@@ -70,14 +74,14 @@ def register(subparsers) -> None:
 # ------------------------------------------------------------------ serve
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tfxp.core.errors import UsageError
     from tfxp.serving.deploy.generate import find_models, models_config
-    from tfxp.serving.server import run_until_signal, server_from_args
+    from tfxp.serving.main import server_from_args
+    from tfxp.serving.server import run_until_signal
 
     config = None
     if not args.model_config_file:
         try:
-            models = find_models(os.path.join(args.workspace, "serving"))
+            models = find_models(Workspace(args.workspace).serving_dir)
         except FileNotFoundError as err:
             raise UsageError(str(err)) from None
         if not models:
@@ -94,7 +98,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ predict
 
 def _slice(spec: str) -> slice:
-    from tfxp.core.errors import UsageError
 
     try:
         start, _, end = spec.partition(":")
@@ -103,26 +106,9 @@ def _slice(spec: str) -> slice:
         raise UsageError(f"--rows {spec!r}: expected START:END, e.g. 0:5") from None
 
 
-def read_idx(path: str) -> np.ndarray:
-    """An IDX file (LeCun's MNIST format, gzip allowed) as a uint8 ndarray.
-
-    Raises:
-      ValueError: not an unsigned-byte IDX file, or truncated.
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != IDX_UBYTE:
-        raise ValueError(f"{path!r} is not an unsigned-byte IDX file")
-    ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise ValueError(f"{path!r} is truncated: {body.size} bytes for shape {dims}")
-    return body.reshape(dims)
-
-
 def _image_examples(images: np.ndarray) -> List[Dict[str, Any]]:
+    import numpy as np
+
     from tfxp.core import features as F
 
     height, width, _ = F.IMAGE_SHAPE
@@ -133,6 +119,7 @@ def _image_examples(images: np.ndarray) -> List[Dict[str, Any]]:
 
 
 def _png_examples(paths: Sequence[str]) -> List[Dict[str, Any]]:
+    import numpy as np
     import tensorflow as tf
 
     images = []
@@ -223,6 +210,8 @@ def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
     ``classes``: label names, str or bytes ``[N, C]``; ``scores``: float
     ``[N, C]`` (a Classify answer's ``labels`` and ``scores``).
     """
+    import numpy as np
+
     lines = []
     for i in range(scores.shape[0]):
         order = np.argsort(-scores[i])[:top]
@@ -233,7 +222,6 @@ def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from tfxp.core.errors import EXIT_FAILED, UsageError
     from tfxp.serving.client import RestClient, ServingClient
     from tfxp.serving.errors import ServingError
 
@@ -250,6 +238,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         elif args.png:
             examples = _png_examples(args.png)
         elif args.idx:
+            from tfxp.components.tfds_builders.fashion_mnist import read_idx
             examples = _image_examples(read_idx(args.idx)[rows])
         else:
             stream = sys.stdin if args.text == "-" else open(args.text, encoding="utf-8")

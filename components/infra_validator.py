@@ -39,10 +39,13 @@ from tfx import v1 as tfx
 from tensorflow_serving.apis import model_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from tfxp.serving.client import EXAMPLES_INPUT, ServingClient
+from tfxp.core.signatures import (CLASSES_OUTPUT, CLASSIFY_METHOD, DEFAULT_SIGNATURE,
+                                  EXAMPLES_INPUT, SCORES_OUTPUT)
+from tfxp.serving.client import ServingClient
 from tfxp.serving.errors import ServingError
-from tfxp.serving.server import CLASSIFY_METHOD, DEFAULT_SIGNATURE, ModelServer, classification_aliases
+from tfxp.serving.inference import classification_aliases
 from tfxp.serving.manager import AVAILABLE, read_signature_defs, single_model_config
+from tfxp.serving.server import ModelServer
 
 MODEL_NAME = "candidate"
 BLESSED_KEY = "blessed"
@@ -198,11 +201,11 @@ def validate_model(model_dir: str, examples: List[bytes], *, classify_signature:
             expected = {k: v.numpy() for k, v in
                         reference[classify_name](inputs=inputs).items()}
             result = client.classify(MODEL_NAME, batch, signature=classify_request)
-            if "classes" in expected:
-                _compare("Classify classes", result.labels, expected["classes"])
-            if "scores" in expected:
+            if CLASSES_OUTPUT in expected:
+                _compare("Classify classes", result.labels, expected[CLASSES_OUTPUT])
+            if SCORES_OUTPUT in expected:
                 max_diff = max(max_diff, _compare("Classify scores", result.scores,
-                                                  expected["scores"]))
+                                                  expected[SCORES_OUTPUT]))
         return ValidationResult(True, "ok", len(examples), max_diff,
                                 time.monotonic() - started)
     except (ServingError, AssertionError, OSError) as err:

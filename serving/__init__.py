@@ -1,9 +1,15 @@
 """Serving the pushed models over TF Serving's protocols.
 
 - ``versions``: the version-folder layout and the atomic push into it;
-- ``server`` (+ ``manager``, ``batching``, ``json_tensor``, ``tensors``,
-  ``errors``): a local server speaking TF Serving's gRPC and REST APIs;
+- the local server speaking TF Serving's gRPC and REST APIs, split as
+  TF Serving's model_servers/ is: ``server`` (wiring and lifecycle, server.cc /
+  server_core.cc), ``inference`` (request rules shared by both APIs),
+  ``grpc_service`` (prediction_service_impl.cc, model_service_impl.cc),
+  ``rest`` (http_rest_api_handler.cc), ``http_server`` (http_server.cc),
+  ``flags`` and ``main`` (main.cc: ``python -m tfxp.serving.main``); below
+  them ``manager``, ``batching``, ``json_tensor``, ``tensors``, ``errors``;
 - ``client``: gRPC and REST clients (real TF Serving or ours);
-- ``cli``: ``tfxp serve`` and ``tfxp predict``;
 - ``deploy``: models.config, Kubernetes and Docker files for real TF Serving.
+
+``tfxp serve`` and ``tfxp predict`` live in ``cli/serving.py``.
 """

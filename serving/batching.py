@@ -31,6 +31,8 @@ import grpc
 import numpy as np
 
 from tfxp.serving.errors import ServingError, invalid_argument, make_error
+from tfxp.serving.flags import (DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_MAX_BATCH_SIZE,
+                                DEFAULT_MAX_ENQUEUED_BATCHES, DEFAULT_NUM_BATCH_THREADS)
 
 Arrays = Dict[str, np.ndarray]
 
@@ -48,10 +50,10 @@ class BatchingOptions:
       num_batch_threads: batches that may run at once (TF Serving default:
         number of CPUs; here 2, the machines' core count).
     """
-    max_batch_size: int = 1000
-    batch_timeout_micros: int = 0
-    max_enqueued_batches: int = 100
-    num_batch_threads: int = 2
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
+    max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES
+    num_batch_threads: int = DEFAULT_NUM_BATCH_THREADS
 
     def __post_init__(self):
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):

@@ -41,15 +41,14 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfxp.core.signatures import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, EXAMPLES_INPUT,
+                                  REGRESS_METHOD)
 from tfxp.serving import json_tensor, tensors
 from tfxp.serving.errors import CODE_FOR_HTTP, ServingError, UnavailableError, make_error
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default receive limit
 DEFAULT_MAX_ATTEMPTS = 4
-EXAMPLES_INPUT = "inputs"  # the input alias of example-taking signatures
-CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME  # "tensorflow/serving/classify"
-REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME    # "tensorflow/serving/regress"
 
 ExampleLike = Union[bytes, tf.train.Example, Mapping[str, Any]]
 
@@ -583,7 +582,7 @@ class RestClient:
             body["inputs"] = columns[EXAMPLES_INPUT] if _is_examples(inputs) else columns
         answer = self._request("POST", self._path(model, version, label) + ":predict", body,
                                timeout)
-        dtypes = self._output_dtypes(model, version, label, signature or "serving_default")
+        dtypes = self._output_dtypes(model, version, label, signature or DEFAULT_SIGNATURE)
         single = next(iter(dtypes)) if len(dtypes) == 1 else None
         if "outputs" in answer:
             outputs = {single: answer["outputs"]} if single else answer["outputs"]

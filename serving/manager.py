@@ -55,6 +55,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfxp.core.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, SERVING_TAGS
 from tfxp.serving import json_tensor, tensors
 from tfxp.serving.batching import Batcher, BatchingOptions
 from tfxp.serving.errors import (ServingError, code_from_number, failed_precondition,
@@ -64,7 +65,6 @@ from tfxp.serving.versions import list_versions
 log = logging.getLogger(__name__)
 
 PLATFORM = "tensorflow"
-DEFAULT_TAGS = ("serve",)
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # saved_model_warmup_util.cc WarmupConsts::kMaxNumRecords
 # START..END of get_model_status.proto ModelVersionStatus.State.
@@ -75,8 +75,8 @@ MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 Arrays = Dict[str, np.ndarray]
 
 
-def read_signature_defs(export_dir: str,
-                        tags: Sequence[str] = DEFAULT_TAGS) -> Dict[str, meta_graph_pb2.SignatureDef]:
+def read_signature_defs(export_dir: str, tags: Sequence[str] = SERVING_TAGS
+                        ) -> Dict[str, meta_graph_pb2.SignatureDef]:
     """The SignatureDefs of the meta graph tagged exactly ``tags``.
 
     Reads ``saved_model.pb`` (or ``saved_model.pbtxt``) as protobuf only.
@@ -144,7 +144,7 @@ class Servable:
     """
 
     def __init__(self, name: str, version: int, path: str,
-                 tags: Sequence[str] = DEFAULT_TAGS,
+                 tags: Sequence[str] = SERVING_TAGS,
                  batching: Optional[BatchingOptions] = None):
         self.name, self.version, self.path = name, version, path
         self.signature_defs = read_signature_defs(path, tags)
@@ -197,11 +197,10 @@ class Servable:
             inputs = {k: tensors.to_ndarray(v) for k, v in request.inputs.items()}
         elif kind in ("classify_log", "regress_log"):
             request = getattr(log_entry, kind).request
-            inputs = {"inputs": examples_from_input(request.input)}
+            inputs = {EXAMPLES_INPUT: examples_from_input(request.input)}
         else:
             raise invalid_argument(f"Unsupported log_type for warmup: {kind} at {path}")
-        signature = (request.model_spec.signature_name
-                     or tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY)
+        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
         if signature not in self.functions:
             raise invalid_argument(f"warmup request names unknown signature {signature!r} "
                                    f"at {path}")
@@ -362,7 +361,7 @@ class ModelManager:
     """
 
     def __init__(self, config: model_server_config_pb2.ModelServerConfig,
-                 tags: Sequence[str] = DEFAULT_TAGS,
+                 tags: Sequence[str] = SERVING_TAGS,
                  batching: Optional[BatchingOptions] = None,
                  allow_version_labels_for_unavailable_models: bool = False):
         validate_config(config)

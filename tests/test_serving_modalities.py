@@ -18,7 +18,7 @@ import tensorflow as tf
 from tensorflow.python.tools import saved_model_utils
 
 from tfxp.components.infra_validator import read_examples
-from tfxp.cli.serving import read_idx
+from tfxp.components.tfds_builders.fashion_mnist import read_idx
 from tfxp.serving.client import RestClient, ServingClient
 from tfxp.serving.manager import single_model_config
 from tfxp.serving.server import ModelServer

@@ -464,7 +464,8 @@ def test_deployment_files_serve_the_workspace_models(tmp_path, toy_versions):
 
 
 def test_idx_reader_and_top_class_formatting(tmp_path):
-    from tfxp.cli.serving import format_top, read_idx
+    from tfxp.cli.serving import format_top
+    from tfxp.components.tfds_builders.fashion_mnist import read_idx
 
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     path = tmp_path / "images-idx3-ubyte.gz"

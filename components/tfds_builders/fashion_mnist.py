@@ -15,6 +15,7 @@ import gzip
 import os
 from typing import Iterator, Tuple
 
+from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -35,7 +36,8 @@ MISSING_FILES_HELP = (
 
 
 def read_idx(path: str) -> np.ndarray:
-    """Reads a gzipped IDX file of unsigned bytes (LeCun's MNIST format).
+    """Reads an IDX file of unsigned bytes (LeCun's MNIST format), gzipped
+    when the name ends in ``.gz`` (the builder's files, ``tfxp predict --idx``).
 
     Layout: 2 zero bytes, type code 0x08 (ubyte), number of dimensions d,
     d big-endian uint32 sizes, then the values row-major.
@@ -47,11 +49,13 @@ def read_idx(path: str) -> np.ndarray:
       ValueError: the header is not an IDX ubyte header, or the payload size
         does not match it (names ``path``).
     """
-    with gzip.open(path, "rb") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (header "
-                         f"{data[:4].hex()!r}, expected '0000 08 <ndim>')")
+                         f"{data[:4].hex()!r}, expected an unsigned-byte IDX header "
+                         f"'0000 08 <ndim>')")
     ndim = data[3]
     shape = tuple(int(x) for x in np.frombuffer(data, ">u4", count=ndim, offset=4))
     payload = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
@@ -65,6 +69,10 @@ class FashionMnistOffline(tfds.core.GeneratorBasedBuilder):
     """Fashion-MNIST: 60,000 train and 10,000 test 28x28 greyscale images, 10 classes."""
 
     name = "tfxp_fashion_mnist"
+    # TFDS looks for a builder's metadata files under the folder its module
+    # name spells from the top package (tfxp/components/tfds_builders/);
+    # package_dir maps the package to components/, so name the folder.
+    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "IDX files read from manual_dir."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (

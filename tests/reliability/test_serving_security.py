@@ -32,7 +32,8 @@ from tensorflow_serving.apis import (classification_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from tfxp.serving.manager import parse_config
-from tfxp.serving.server import DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES, ModelServer
+from tfxp.serving.flags import DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES
+from tfxp.serving.server import ModelServer
 from tests.conftest import PROJECT_ROOT
 from tests.serving_toy import write_toy_model
 

@@ -1,0 +1,82 @@
+"""The model server's command-line flags and their defaults, and nothing else.
+
+The flags are ``tensorflow_model_server``'s (model_servers/main.cc), plus
+ours (``--host``, ``--max_request_bytes`` and the batching knobs). This
+module imports only the standard library and ``core.signatures``, so that
+``tfxp --help`` and ``tfxp serve --help`` build their parsers without loading
+TensorFlow or gRPC; ``serving.main`` turns parsed flags into a server.
+"""
+from __future__ import annotations
+
+import argparse
+
+from tfxp.core.signatures import SERVING_TAGS
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_GRPC_PORT = 8500
+DEFAULT_REST_PORT = 8501
+DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEFAULT_GRPC_THREADS = 16
+DEFAULT_REST_THREADS = 8
+
+# BatchingParameters defaults (``serving.batching.BatchingOptions``).
+DEFAULT_MAX_BATCH_SIZE = 1000         # TF Serving's default
+DEFAULT_BATCH_TIMEOUT_MICROS = 0      # TF Serving's default: run what is queued
+DEFAULT_MAX_ENQUEUED_BATCHES = 100    # TF Serving's default
+DEFAULT_NUM_BATCH_THREADS = 2         # TF Serving: number of CPUs; here the machines' 2 cores
+
+
+def _flag_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool = True) -> None:
+    """The ``tensorflow_model_server`` flags this server takes, plus ours
+    (``--host``, ``--max_request_bytes`` and the batching knobs)."""
+    if models_required:
+        parser.add_argument("--model_name", default="default",
+                            help="name of the model (with --model_base_path)")
+        parser.add_argument("--model_base_path", help="folder of integer version folders")
+    parser.add_argument("--model_config_file",
+                        help="ModelServerConfig text proto" + (
+                            "; overrides --model_name" if models_required else
+                            "; overrides the workspace's serving folder"))
+    parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
+                        help="re-read --model_config_file this often (0 = never)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="interface to bind (0.0.0.0 exposes the server)")
+    parser.add_argument("--port", type=int, default=DEFAULT_GRPC_PORT, help="gRPC port")
+    parser.add_argument("--rest_api_port", type=int, default=DEFAULT_REST_PORT,
+                        help="REST port (0 disables REST)")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float,
+                        default=DEFAULT_POLL_SECONDS,
+                        help="seconds between polls of the base paths for new versions")
+    parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                        help="largest gRPC request / REST body accepted, in bytes")
+    parser.add_argument("--grpc_max_threads", type=int, default=DEFAULT_GRPC_THREADS,
+                        help="gRPC request threads")
+    parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_REST_THREADS,
+                        help="REST request threads")
+    parser.add_argument("--grpc_channel_arguments", default="",
+                        help="extra gRPC server options: key=value,key=value")
+    parser.add_argument("--saved_model_tags", default=",".join(SERVING_TAGS),
+                        help="comma-separated meta graph tags to load")
+    parser.add_argument("--allow_version_labels_for_unavailable_models", type=_flag_bool,
+                        nargs="?", const=True, default=False)
+    parser.add_argument("--enable_batching", type=_flag_bool, nargs="?", const=True,
+                        default=False, help="batch concurrent requests server-side")
+    parser.add_argument("--batching_parameters_file",
+                        help="BatchingParameters text proto (implies --enable_batching)")
+    parser.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
+    parser.add_argument("--batch_timeout_micros", type=int,
+                        default=DEFAULT_BATCH_TIMEOUT_MICROS)
+    parser.add_argument("--max_enqueued_batches", type=int,
+                        default=DEFAULT_MAX_ENQUEUED_BATCHES)
+    parser.add_argument("--num_batch_threads", type=int, default=DEFAULT_NUM_BATCH_THREADS)
+

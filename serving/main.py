@@ -1,0 +1,117 @@
+"""The model server's command line: ``python -m tfxp.serving.main``.
+
+Follows model_servers/main.cc (flags -> server options) and server.cc
+(``BuildAndStart``: the model config from ``--model_config_file`` or
+``--model_name``/``--model_base_path``, batching parameters, gRPC channel
+arguments). The flags themselves are ``serving.flags``; the server they
+build is ``serving.server.ModelServer``.
+
+Run: ``python -m tfxp.serving.main --model_name=dense --model_base_path=/abs/path``
+or ``--model_config_file=models.config`` (same flags as tensorflow_model_server;
+``tfxp serve`` serves a workspace).
+"""
+from __future__ import annotations
+
+# An entry point: the process environment (TF_USE_LEGACY_KERAS, log levels)
+# is fixed before anything imports TensorFlow.
+from tfxp.core import env  # noqa: F401
+
+import argparse
+import logging
+import os
+import re
+import sys
+from typing import Any, List, Optional, Sequence, Tuple
+
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfxp.serving import server as server_lib
+from tfxp.serving.batching import BatchingOptions
+from tfxp.serving.errors import ServingError
+from tfxp.serving.flags import add_server_flags
+from tfxp.serving.manager import parse_config, single_model_config
+from tfxp.serving.server import ModelServer, run_until_signal
+
+
+def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
+    """``key=value,key=value`` (server.cc parseGrpcChannelArgs); integer
+    values become ints.
+
+    Raises:
+      ValueError: an item without ``=``.
+    """
+    args = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"grpc channel argument {item!r} is not key=value")
+        args.append((key.strip(), int(value) if re.fullmatch(r"-?\d+", value.strip())
+                     else value.strip()))
+    return args
+
+
+def server_from_args(args: argparse.Namespace,
+                     config: Optional[model_server_config_pb2.ModelServerConfig] = None
+                     ) -> ModelServer:
+    """Builds (does not start) the server the flags describe.
+
+    ``config`` is used when no ``--model_config_file`` is given.
+
+    Raises:
+      ValueError: no models, unreadable files or bad flag values.
+    """
+    if args.model_config_file:
+        try:
+            with open(args.model_config_file) as f:
+                config = parse_config(f.read())
+        except OSError as err:
+            raise ValueError(f"cannot read {args.model_config_file!r}: "
+                             f"{err.strerror or err}") from None
+    elif getattr(args, "model_base_path", None):
+        config = single_model_config(args.model_name, os.path.abspath(args.model_base_path))
+    if config is None:
+        raise ValueError("nothing to serve: give --model_base_path or --model_config_file")
+    batching = None
+    if args.batching_parameters_file:
+        try:
+            with open(args.batching_parameters_file) as f:
+                batching = BatchingOptions.from_text(f.read())
+        except OSError as err:
+            raise ValueError(f"cannot read {args.batching_parameters_file!r}: "
+                             f"{err.strerror or err}") from None
+    elif args.enable_batching:
+        batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros,
+                                   args.max_enqueued_batches, args.num_batch_threads)
+    try:
+        return ModelServer(
+            config, host=args.host, grpc_port=args.port,
+            rest_port=args.rest_api_port or None,
+            poll_seconds=args.file_system_poll_wait_seconds,
+            max_request_bytes=args.max_request_bytes,
+            grpc_threads=args.grpc_max_threads, rest_threads=args.rest_api_num_threads,
+            batching=batching,
+            tags=tuple(t for t in args.saved_model_tags.split(",") if t),
+            allow_version_labels_for_unavailable_models=(
+                args.allow_version_labels_for_unavailable_models),
+            grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
+            config_file=args.model_config_file,
+            config_poll_seconds=args.model_config_file_poll_wait_seconds)
+    except ServingError as err:
+        raise ValueError(err.message) from None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfxp.serving.main",
+                                     description=server_lib.__doc__.split("\n")[0])
+    add_server_flags(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        server = server_from_args(args)
+    except ValueError as err:
+        parser.error(str(err))
+    return run_until_signal(server)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
