@@ -20,7 +20,7 @@ plain_spe, ours, plain, plain_spe, ...) after one untimed warm-up of each:
   epochs and validation steps, ``model.fit`` with no callbacks, verbose 0,
   Keras' default of one step per train-function call.
 - plain_spe: plain, compiled with the ``steps_per_execution`` that ``run_fn``
-  picks (``models.training.execution_steps``). Against it the ratio shows
+  picks (``models.resumable.execution_steps``). Against it the ratio shows
   what MirroredStrategy, tfxio and the callbacks still cost per step once
   both sides run the same number of steps per call.
 
@@ -65,7 +65,7 @@ from tfx.utils import proto_utils  # noqa: E402
 from bench.common import (latest_run, print_rows, reproduce_command, row, stats,  # noqa: E402
                           tfx_artifact, tfxp_path, write_result)
 from tfxp.core import features as F  # noqa: E402
-from tfxp.models import training  # noqa: E402
+from tfxp.models import resumable, training  # noqa: E402
 from tfxp.models.registry import FAMILIES, get_family  # noqa: E402
 from tfxp.core.datasets import get_dataset  # noqa: E402
 
@@ -210,7 +210,7 @@ def run_fn_steps_per_execution(steps: int, epochs: int) -> int:
     """The ``steps_per_execution`` ``run_fn`` compiles with for ``steps``
     training steps in ``epochs`` epochs and no ``custom_config`` overrides."""
     _, per_epoch = training.epoch_plan(steps, epochs)
-    return training.execution_steps(per_epoch, training.backup_every(per_epoch, {}), {})
+    return resumable.execution_steps(per_epoch, resumable.backup_every(per_epoch, {}), {})
 
 
 def time_plain_fit(workspace: str, family_name: str, batch: int, steps: int, eval_steps: int,

@@ -37,6 +37,6 @@ REGRESS_OUTPUT = "outputs"         # float32 [N]
 CLASSIFY_OUTPUTS = (CLASSES_OUTPUT, SCORES_OUTPUT)  # all that Classify accepts
 
 # Outputs of ``predict`` and ``serving_raw`` beside classes and scores.
-CLASS_IDS_OUTPUT = "class_ids"     # int64 [N, 1]
+CLASS_IDS_OUTPUT = "class_ids"     # int64 [N]
 TOP_CLASS_OUTPUT = "top_class"     # string [N]
 PROBABILITY_OUTPUT = "probability" # float32 [N], class 1, binary tasks only

@@ -22,7 +22,7 @@ def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
         ``steps_per_execution`` (int >= 1, default 1): training steps one call
         of Keras' train function runs, which divides Keras' per-step Python
         work (callbacks, strategy dispatch) by that factor. The Trainer's
-        ``run_fn`` sets it (``models.training.execution_steps``).
+        ``run_fn`` sets it (``models.resumable.execution_steps``).
     """
     model.compile(
         optimizer=keras.optimizers.Adam(hparams["learning_rate"]),

@@ -32,7 +32,7 @@ def blessing_metric(dataset: DatasetSpec) -> str:
 
 def eval_config(dataset: DatasetSpec, lower_bound: float,
                 max_metric_drop: float = 0.0) -> tfma.EvalConfig:
-    """TFMA config for a model exported by ``models.training``.
+    """TFMA config for a model exported by ``models.export``.
 
     TFMA calls the ``predict`` signature, the one with every output
     (``serving_default`` has only TF Serving's Classify outputs): the model

@@ -15,7 +15,7 @@ errors of example-based RPCs) use it. Signatures:
 
 ``example_default=True`` makes ``serving_default`` the classification
 function with the classify method (the project's convention, as in
-``models.training``), and ``methods=False`` leaves every method name
+``models.export``), and ``methods=False`` leaves every method name
 ``predict``.
 """
 from __future__ import annotations

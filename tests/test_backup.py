@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from tfxp.models.training import SpacedBackupAndRestore, backup_every, epoch_plan, execution_steps
+from tfxp.models.resumable import SpacedBackupAndRestore, backup_every, execution_steps
+from tfxp.models.training import epoch_plan
 
 
 class _Counting(SpacedBackupAndRestore):

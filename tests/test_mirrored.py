@@ -17,7 +17,9 @@ import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils, standard_artifacts
 
+from tfxp.core.workspace import HISTORY_FILE
 from tfxp.models import training
+from tfxp.models.export import LABEL_SOURCE_KEYS
 from tests.conftest import REPLICAS
 
 TRAIN_STEPS, EVAL_STEPS, EPOCHS = 15, 2, 3
@@ -75,7 +77,7 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     monkeypatch.setattr(training, "export_serving_model", spy)
     training.run_fn(fn_args)
 
-    with open(os.path.join(fn_args.model_run_dir, training.HISTORY_FILE)) as f:
+    with open(os.path.join(fn_args.model_run_dir, HISTORY_FILE)) as f:
         run = json.load(f)
     assert run["replicas"] == REPLICAS == 2
     assert run["global_batch"] == PER_REPLICA_BATCH * REPLICAS
@@ -88,7 +90,7 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     assert model.name == family
     examples = _raw_eval_examples(config)
     serving_spec = {k: v for k, v in tft_output.raw_feature_spec().items()
-                    if k not in training.LABEL_SOURCE_KEYS}
+                    if k not in LABEL_SOURCE_KEYS}
     transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, serving_spec))
     expected = model({k: transformed[k] for k in model.input_names}, training=False).numpy()
     served = tf.saved_model.load(fn_args.serving_model_dir)

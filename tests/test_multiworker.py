@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfxp.models.training import CHECKPOINT_DIR, HISTORY_FILE, shard_policy
+from tfxp.core.workspace import HISTORY_FILE
+from tfxp.models.training import CHECKPOINT_DIR, shard_policy
 from tests.conftest import PROJECT_ROOT
 
 WORKERS = 2

@@ -12,8 +12,9 @@ import tensorflow_transform as tft
 from tensorflow_model_analysis.utils import model_util
 
 from tfxp.core import features as F
+from tfxp.core.workspace import HISTORY_FILE
 from tfxp.models.registry import get_family
-from tfxp.models.training import HISTORY_FILE, WEIGHTS_FILE
+from tfxp.models.training import WEIGHTS_FILE
 from tfxp.observability import mlmd
 from tfxp.serving.versions import list_versions, saved_model_digest
 from tests.conftest import run_tiny_pipeline

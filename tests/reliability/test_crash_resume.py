@@ -18,9 +18,8 @@ import time
 
 from ml_metadata.proto import metadata_store_pb2
 
-from tfxp.core.workspace import Workspace
-
-from tfxp.models.training import BACKUP_DIR, HISTORY_FILE, backup_every
+from tfxp.core.workspace import HISTORY_FILE, Workspace
+from tfxp.models.resumable import BACKUP_DIR, backup_every
 from tfxp.observability import mlmd
 from tfxp.runner import recovery
 from tfxp.pipeline.config import RunConfig
@@ -28,7 +27,7 @@ from tests.conftest import PROJECT_ROOT, TINY_BEAM_ARGS
 from tests.reliability import fault_data as fd
 from tests.taxi_rows import read_rows
 
-TRAIN_STEPS = 200  # one epoch; backups every 50 steps (models.training.backup_every)
+TRAIN_STEPS = 200  # one epoch; backups every 50 steps (models.resumable.backup_every)
 ROWS = 2000
 UPSTREAM = ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
             "DataGate")

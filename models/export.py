@@ -1,0 +1,180 @@
+"""The serving contract: the SavedModel the Trainer exports and its signatures.
+
+``export_serving_model`` writes a SavedModel whose signatures carry the TFT
+graph (``ServingModule.tft_layer``), so serving applies the training
+preprocessing. Signature, method, input and output names come from
+``tfxp.core.signatures``.
+
+Signatures (the Estimator / TF Serving convention for classifiers, see
+tensorflow_serving/apis/*.proto and servables/tensorflow/classifier.cc):
+- ``serving_default``: method ``tensorflow/serving/classify``; ``inputs``
+  string ``[N]`` serialized ``tf.Example`` -> exactly ``classes`` string
+  ``[N, C]`` (label names) and ``scores`` float32 ``[N, C]`` (class
+  probabilities). TF Serving's Classify RPC without ``signature_name`` uses
+  it (classifier.cc PreProcessClassification allows one or two outputs,
+  ``classes``/``scores``), and Predict works on it too.
+  (``tf.saved_model.save`` can only write the predict method;
+  ``mark_classify_signature`` rewrites it.)
+- ``predict``: method ``tensorflow/serving/predict``; the same ``inputs`` ->
+  ``scores`` and ``classes`` as above, ``class_ids`` int64 ``[N]`` argmax,
+  ``top_class`` string ``[N]``, and for binary tasks ``probability`` float32
+  ``[N]`` of class 1. TFMA evaluates this one (``pipeline/evaluation.py``).
+- ``serving_raw``: the ``predict`` outputs from raw values (see ``raw_signature``).
+- ``transform_features``: serialized examples -> transformed features, for TFMA.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+from tfxp.core import features as F
+from tfxp.core.datasets import IMAGE, TEXT, DatasetSpec
+from tfxp.core.signatures import (
+    CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_SIGNATURE, SCORES_OUTPUT,
+    TOP_CLASS_OUTPUT, TRANSFORM_SIGNATURE)
+
+# Raw features that only exist in training data (the label's sources).
+LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
+TRANSFORM_INPUT = "examples"  # serialized tf.Example [N] of ``transform_features``
+RAW_IMAGES_INPUT = "images"   # ``serving_raw`` of image models
+RAW_TEXT_INPUT = "text"       # ``serving_raw`` of text models
+
+
+def _dense_to_raw(x: tf.Tensor, spec) -> Any:
+    """Raw-signature value ``[N]`` -> what ``parse_example`` would give for ``spec``.
+
+    For a ``VarLenFeature``, NaN (floats) or ``''`` (strings) means missing.
+    """
+    x = tf.cast(x, spec.dtype) if x.dtype != spec.dtype else x
+    if isinstance(spec, tf.io.VarLenFeature):
+        present = (tf.not_equal(x, "") if x.dtype == tf.string
+                   else tf.logical_not(tf.math.is_nan(tf.cast(x, tf.float64)))
+                   if x.dtype.is_floating else tf.ones_like(x, tf.bool))
+        rows = tf.where(present)[:, 0]
+        return tf.SparseTensor(
+            tf.stack([rows, tf.zeros_like(rows)], axis=1), tf.boolean_mask(x, present),
+            tf.stack([tf.shape(x, out_type=tf.int64)[0], tf.constant(1, tf.int64)]))
+    return tf.reshape(x, [-1] + list(spec.shape))
+
+
+class ServingModule(tf.Module):
+    """Holds the model, its TFT layer and the signature functions."""
+
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+                 dataset: DatasetSpec):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        self._raw_spec = tft_output.raw_feature_spec()
+        self._serving_spec = {k: v for k, v in self._raw_spec.items()
+                              if k not in LABEL_SOURCE_KEYS}
+        self._labels = tf.constant(dataset.label_names)
+        self._binary = dataset.num_classes == 2
+        self._modality = dataset.modality
+        self._input_names = list(model.input_names)
+
+    def outputs(self, raw_features: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+        """Raw features (as ``parse_example`` gives them) -> the ``predict``
+        outputs: ``scores`` float32 ``[N, C]``, ``classes`` string ``[N, C]``,
+        ``class_ids`` int64 ``[N]``, ``top_class`` string ``[N]`` and, for
+        binary tasks, ``probability`` float32 ``[N]``."""
+        transformed = self.tft_layer(raw_features)
+        scores = self.model({k: transformed[k] for k in self._input_names},
+                            training=False)
+        scores = tf.cast(scores, tf.float32)
+        batch = tf.shape(scores)[0]
+        class_ids = tf.argmax(scores, axis=1)
+        out = {SCORES_OUTPUT: scores,
+               CLASSES_OUTPUT: tf.tile(self._labels[tf.newaxis], [batch, 1]),
+               CLASS_IDS_OUTPUT: class_ids,
+               TOP_CLASS_OUTPUT: tf.gather(self._labels, class_ids)}
+        if self._binary:
+            out[PROBABILITY_OUTPUT] = scores[:, 1]
+        return out
+
+    def signatures(self) -> Dict[str, Any]:
+        """``{signature key: concrete function}`` as listed in the module docstring."""
+        examples = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
+        predict = tf.function(
+            lambda inputs: self.outputs(tf.io.parse_example(inputs, self._serving_spec)),
+            input_signature=[examples])
+        classify = tf.function(
+            lambda inputs: {k: v for k, v in self.outputs(tf.io.parse_example(
+                inputs, self._serving_spec)).items() if k in CLASSIFY_OUTPUTS},
+            input_signature=[examples])
+        transform = tf.function(
+            lambda examples: self.tft_layer(tf.io.parse_example(examples, self._raw_spec)),
+            input_signature=[tf.TensorSpec([None], tf.string, name=TRANSFORM_INPUT)])
+        return {DEFAULT_SIGNATURE: classify.get_concrete_function(),
+                PREDICT_SIGNATURE: predict.get_concrete_function(),
+                RAW_SIGNATURE: self.raw_signature(),
+                TRANSFORM_SIGNATURE: transform.get_concrete_function()}
+
+    def raw_signature(self):
+        """Signature a client calls with raw values, no ``tf.Example``.
+
+        - tabular: one ``[N]`` tensor per raw feature (dtype of the schema);
+          NaN or ``''`` marks a missing value of a feature that may be empty.
+        - image: ``images`` float32, ``[N, 28, 28]`` or ``[N, 28, 28, 1]``,
+          pixel values 0..255; any other size fails with INVALID_ARGUMENT.
+        - text: ``text`` string ``[N]``.
+        """
+        if self._modality == IMAGE:
+            def raw(images):
+                flat = tf.reshape(images, [tf.shape(images)[0], -1])
+                size = math.prod(F.IMAGE_SHAPE)
+                with tf.control_dependencies([tf.debugging.assert_equal(
+                        tf.shape(flat)[1], size,
+                        message="images must be [N,28,28] or [N,28,28,1]")]):
+                    pixels = tf.cast(tf.round(flat), tf.int64)
+                return self.outputs({F.IMAGE_KEY: pixels})
+            return tf.function(raw).get_concrete_function(
+                tf.TensorSpec(None, tf.float32, name=RAW_IMAGES_INPUT))
+        if self._modality == TEXT:
+            # [N] -> the schema's shape ([N, 1]), as parse_example would give.
+            spec = self._serving_spec[F.TEXT_KEY]
+            return tf.function(lambda text: self.outputs({F.TEXT_KEY: _dense_to_raw(text, spec)})
+                               ).get_concrete_function(
+                tf.TensorSpec([None], tf.string, name=RAW_TEXT_INPUT))
+        specs = self._serving_spec
+
+        def raw(**features):
+            return self.outputs({k: _dense_to_raw(features[k], specs[k]) for k in specs})
+        return tf.function(raw).get_concrete_function(
+            **{k: tf.TensorSpec([None], v.dtype, name=k) for k, v in specs.items()})
+
+
+def mark_classify_signature(export_dir: str, name: str = DEFAULT_SIGNATURE) -> None:
+    """Sets signature ``name``'s method to ``tensorflow/serving/classify``.
+
+    TF Serving's Classify RPC (classifier.cc) requires that method name, input
+    ``inputs`` (string) and outputs ``classes``/``scores``. The SavedModel
+    fingerprint is recomputed afterwards, since it covers saved_model.pb.
+    """
+    pb_path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(pb_path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[name].method_name = CLASSIFY_METHOD
+    with tf.io.gfile.GFile(pb_path, "wb") as f:
+        f.write(saved_model.SerializeToString())
+    with tf.io.gfile.GFile(os.path.join(export_dir, "fingerprint.pb"), "wb") as f:
+        f.write(fingerprinting.CreateFingerprintDef(export_dir))
+
+
+def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
+                         dataset: DatasetSpec, export_dir: str) -> None:
+    """Writes the SavedModel with the four signatures of the module docstring
+    to ``export_dir``; ``serving_default`` gets the classify method."""
+    module = ServingModule(model, tft_output, dataset)
+    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    mark_classify_signature(export_dir)
