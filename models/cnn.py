@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import tf_keras as keras
 
-from tfxp.models.common import compile_classifier
+from tfxp.models.common import classifier, dense_stack
 
 
 def build_model(hparams: Dict[str, Any]) -> keras.Model:
@@ -22,9 +22,8 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         filters: two ints, filters of the two conv layers.
         dense_units: two ints, widths of the two hidden fully connected layers.
         dropout: dropout rate after each hidden FC layer (0 disables).
-        num_classes: width of the softmax head.
-        learning_rate: Adam learning rate.
-        steps_per_execution: optional, see ``models.common.compile_classifier``.
+        num_classes, learning_rate, steps_per_execution: the head's, see
+          ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: float32 ``[N, H, W, C]`` pixels in [0, 1]
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -42,12 +41,5 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
-    for units in hparams["dense_units"]:
-        x = keras.layers.Dense(units, activation="relu")(x)
-        if hparams.get("dropout"):
-            x = keras.layers.Dropout(hparams["dropout"])(x)
-    outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
-                                 name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name="cnn")
-    compile_classifier(model, hparams)
-    return model
+    x = dense_stack(x, hparams["dense_units"], hparams.get("dropout", 0.0))
+    return classifier(inputs, x, hparams, "cnn")

@@ -5,7 +5,7 @@ import itertools
 import json
 import os
 import threading
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import tensorflow as tf
 import tf_keras as keras
@@ -29,6 +29,38 @@ def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         steps_per_execution=int(hparams.get("steps_per_execution", 1)))
+
+
+def dense_stack(x: tf.Tensor, units: Sequence[int], dropout: float) -> tf.Tensor:
+    """ReLU ``Dense`` layers of widths ``units``, each followed by
+    ``Dropout(dropout)`` when ``dropout`` > 0: float32 ``[N, D]`` ->
+    ``[N, units[-1]]`` (``x`` itself when ``units`` is empty)."""
+    for width in units:
+        x = keras.layers.Dense(width, activation="relu")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+    return x
+
+
+def classifier(inputs: keras.Input, features: tf.Tensor, hparams: Mapping[str, Any],
+               name: str) -> keras.Model:
+    """The softmax head every family ends with, compiled into one model.
+
+    Args:
+      inputs: the family's ``keras.Input``.
+      features: float32 ``[N, D]``, the family's last hidden activations.
+      hparams: ``num_classes`` (the head's width) and what
+        ``compile_classifier`` reads.
+      name: the model's name (the family's).
+    Returns:
+      A compiled ``tf_keras.Model``: ``inputs`` -> float32 ``[N, num_classes]``
+      class probabilities, from a Dense layer named ``probabilities``.
+    """
+    outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
+                                 name="probabilities")(features)
+    model = keras.Model(inputs, outputs, name=name)
+    compile_classifier(model, hparams)
+    return model
 
 
 def cluster_workers(tf_config: Optional[str] = None) -> int:

@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import tf_keras as keras
 
-from tfxp.models.common import compile_classifier
+from tfxp.models.common import classifier, dense_stack
 
 
 def build_model(hparams: Dict[str, Any]) -> keras.Model:
@@ -18,9 +18,8 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
           with ids in ``[0, cardinality)``; one-hot encoded.
         hidden_units: widths of the hidden ``Dense`` + ReLU layers.
         dropout: dropout rate after each hidden layer (0 disables).
-        num_classes: width of the softmax head (2 for binary).
-        learning_rate: Adam learning rate.
-        steps_per_execution: optional, see ``models.common.compile_classifier``.
+        num_classes (2 for binary), learning_rate, steps_per_execution: the
+          head's, see ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: dict of ``[N]`` inputs -> float32
       ``[N, num_classes]`` class probabilities (softmax).
@@ -34,13 +33,6 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         encoded.append(keras.layers.CategoryEncoding(
             num_tokens=cardinality, output_mode="one_hot")(inputs[name]))
     x = keras.layers.Concatenate()(encoded)
-    for units in hparams["hidden_units"]:
-        x = keras.layers.Dense(units, activation="relu")(x)
-        if hparams.get("dropout"):
-            x = keras.layers.Dropout(hparams["dropout"])(x)
-    outputs = keras.layers.Dense(
-        hparams["num_classes"], activation="softmax", name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name="dense")
-    compile_classifier(model, hparams)
-    return model
+    x = dense_stack(x, hparams["hidden_units"], hparams.get("dropout", 0.0))
+    return classifier(inputs, x, hparams, "dense")
 

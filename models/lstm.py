@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import tf_keras as keras
 
-from tfxp.models.common import compile_classifier
+from tfxp.models.common import classifier
 
 
 def build_model(hparams: Dict[str, Any]) -> keras.Model:
@@ -24,9 +24,8 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         embedding_dim: width of the token embedding.
         lstm_units: units of each LSTM direction.
         dropout: dropout rate on the LSTM inputs and before the head.
-        num_classes: width of the softmax head.
-        learning_rate: Adam learning rate.
-        steps_per_execution: optional, see ``models.common.compile_classifier``.
+        num_classes, learning_rate, steps_per_execution: the head's, see
+          ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: int64 ``[N, L]`` token ids (0 = padding)
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -40,8 +39,4 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         keras.layers.LSTM(hparams["lstm_units"], dropout=dropout))(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
-                                 name="probabilities")(x)
-    model = keras.Model(tokens, outputs, name="lstm")
-    compile_classifier(model, hparams)
-    return model
+    return classifier(tokens, x, hparams, "lstm")

@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import tf_keras as keras
 
-from tfxp.models.common import compile_classifier
+from tfxp.models.common import classifier
 
 
 def _conv_bn(x, filters: int, strides: int = 1, kernel: int = 3):
@@ -39,13 +39,11 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
 
     Args:
       hparams:
-        input_name: name of the single input (``'image_xf'``).
-        input_shape: ``(height, width, channels)``, e.g. ``(28, 28, 1)``.
         stage_filters: filters per stage, e.g. ``[32, 64, 128]``.
         blocks_per_stage: residual blocks in each stage (>= 1).
-        num_classes: width of the softmax head.
-        learning_rate: Adam learning rate.
-        steps_per_execution: optional, see ``models.common.compile_classifier``.
+        input_name, input_shape: as for ``models.cnn.build_model``.
+        num_classes, learning_rate, steps_per_execution: the head's, see
+          ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: float32 ``[N, H, W, C]`` pixels in [0, 1]
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -63,8 +61,4 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         for block in range(blocks):
             x = residual_block(x, filters, strides=2 if stage > 0 and block == 0 else 1)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
-                                 name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name="resnet")
-    compile_classifier(model, hparams)
-    return model
+    return classifier(inputs, x, hparams, "resnet")

@@ -6,7 +6,7 @@ from typing import Any, Dict
 import tensorflow as tf
 import tf_keras as keras
 
-from tfxp.models.common import compile_classifier
+from tfxp.models.common import classifier
 
 
 @keras.saving.register_keras_serializable(package="tfxp")
@@ -93,9 +93,8 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         ff_dim: hidden width of each block's feed-forward network.
         num_blocks: encoder blocks (>= 2 by the seed document).
         dropout: dropout rate in attention, after each sublayer and before the head.
-        num_classes: width of the softmax head.
-        learning_rate: Adam learning rate.
-        steps_per_execution: optional, see ``models.common.compile_classifier``.
+        num_classes, learning_rate, steps_per_execution: the head's, see
+          ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: int64 ``[N, L]`` token ids (0 = padding)
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
@@ -121,8 +120,4 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
     x = MaskedMeanPooling()(x, padding_mask)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(hparams["num_classes"], activation="softmax",
-                                 name="probabilities")(x)
-    model = keras.Model(tokens, outputs, name="transformer")
-    compile_classifier(model, hparams)
-    return model
+    return classifier(tokens, x, hparams, "transformer")
