@@ -953,7 +953,11 @@ def server_from_args(args: argparse.Namespace,
             raise ValueError(f"cannot read {args.model_config_file!r}: "
                              f"{err.strerror or err}") from None
     elif getattr(args, "model_base_path", None):
-        config = single_model_config(args.model_name, os.path.abspath(args.model_base_path))
+        from tfxp.core.uris import is_uri
+
+        base = args.model_base_path  # a URI (gs://...) stays one, as in main.cc
+        config = single_model_config(args.model_name,
+                                     base if is_uri(base) else os.path.abspath(base))
     if config is None:
         raise ValueError("nothing to serve: give --model_base_path or --model_config_file")
     batching = None
