@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-from tfxp.core.errors import EXIT_FAILED, UsageError
+from tfxp.core.errors import EXIT_FAILED, UsageError, one_line
 
 KFP_ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"  # kfp.Client's own variable
 
@@ -92,6 +92,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError(f"{_flag(err.field)} {err.value!r}: {err.why}") from None
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - TFX's compiler: one line, no traceback
+        raise UsageError(f"compiling {config.pipeline_name} failed: {one_line(err)}") from None
     try:
         write_spec(output, spec, platform)
     except OSError as err:
