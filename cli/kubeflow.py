@@ -5,7 +5,9 @@
            the run's URL
 
 ``register(subparsers)`` adds both to ``tfxp`` (``pipeline.cli``). Bad input
-raises ``pipeline.cli.UsageError`` (one line, exit code 2).
+raises ``pipeline.cli.UsageError`` (one line, exit code 2); ``compile`` checks
+every path before it builds anything (``kubeflow.runner.check_paths``) and
+leaves no spec file behind when it fails.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-from tfxp.core.errors import EXIT_FAILED, UsageError
+from tfxp.core.errors import EXIT_FAILED, UsageError, one_line
 
 KFP_ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"  # kfp.Client's own variable
 
@@ -43,6 +45,22 @@ def _beam_args(args: argparse.Namespace, **context) -> Optional[List[str]]:
     return list(args.beam_arg) if args.beam_arg else None
 
 
+def _flag(field: str) -> str:
+    """``KubeflowOptions`` field -> its ``compile`` flag (``data_root`` -> ``--data-root``)."""
+    return "--" + field.replace("_", "-")
+
+
+def _check_output(output: str) -> None:
+    """UsageError now, not after compiling, if ``output``'s folder cannot be
+    created or written."""
+    folder = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output!r}: cannot write there ({folder!r} is not a "
+                         f"writable folder)")
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from tfxp.pipeline.config import RunConfig
 
@@ -53,11 +71,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
         config.validate()
     except ValueError as err:
         raise UsageError(str(err)) from None
-    from tfxp.kubeflow.runner import KubeflowOptions, compile_to_file
+    from tfxp.kubeflow.runner import KubeflowOptions, UnreachablePath, compile_spec
+    from tfxp.kubeflow.spec import write_spec
 
     options = KubeflowOptions(
         pipeline_root=args.pipeline_root, image=args.image, gpu_image=args.gpu_image,
-        data_root=args.data_root, serving_base=args.serving_base,
+        data_root=args.data_root, data_kind=args.data_kind, serving_base=args.serving_base,
         trainer_gpus=args.trainer_gpus, gpu_type=args.gpu_type, target=args.target,
         beam_pipeline_args=_beam_args(args, image=args.image,
                                       temp_root=args.pipeline_root),
@@ -66,10 +85,20 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if not output.endswith((".yaml", ".yml")):
         raise UsageError(f"--output {output!r}: expected a .yaml file (a PipelineSpec; "
                          f"KFP's .json PipelineJob format is deprecated)")
+    _check_output(output)
     try:
-        compile_to_file(config, options, output)
+        spec, platform = compile_spec(config, options)
+    except UnreachablePath as err:
+        raise UsageError(f"{_flag(err.field)} {err.value!r}: {err.why}") from None
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - TFX's compiler: one line, no traceback
+        raise UsageError(f"compiling {config.pipeline_name} failed: {one_line(err)}") from None
+    try:
+        write_spec(output, spec, platform)
+    except OSError as err:
+        raise UsageError(f"--output {output!r}: cannot write it: "
+                         f"{err.strerror or err}") from None
     print(f"wrote {output}: pipeline {config.pipeline_name}, target {args.target}, "
           f"pipeline root {args.pipeline_root}")
     return 0
@@ -120,7 +149,7 @@ def _failure(err: Exception) -> str:
 
 def register(subparsers) -> None:
     """Adds ``compile`` and ``submit`` to ``tfxp``'s sub-command parsers."""
-    from tfxp.kubeflow.spec import DEFAULT_GPU_TYPE, TARGETS
+    from tfxp.kubeflow.spec import DATA_KINDS, DEFAULT_GPU_TYPE, TARGETS
     from tfxp.models.registry import FAMILIES
     from tfxp.pipeline.beam_presets import PRESETS
 
@@ -131,7 +160,8 @@ def register(subparsers) -> None:
     comp.add_argument("--dataset", help="dataset (default: the family's)")
     comp.add_argument("--pipeline-root", required=True,
                       help="root of the run's artefacts as the cluster sees it, "
-                      "e.g. gs://BUCKET/PATH (see kubeflow/README.md for s3/minio)")
+                      "e.g. gs://BUCKET/PATH (see kubeflow/README.md for s3/minio); "
+                      "a local path only on a volume mounted with --pvc (kfp)")
     comp.add_argument("--image", required=True,
                       help="pipeline image (kubeflow/Dockerfile target cpu) in a "
                       "registry the cluster pulls from")
@@ -145,9 +175,12 @@ def register(subparsers) -> None:
                       help="input data on the cluster: CSV file/folder for tabular "
                       "families, else the folder holding fashion_mnist/ and "
                       "rotten_tomatoes/ (default: the copy inside the image)")
+    comp.add_argument("--data-kind", choices=DATA_KINDS,
+                      help="what a tabular --data-root is on the cluster, a CSV file or a "
+                      "folder of them; required unless the path ends in '/'")
     comp.add_argument("--serving-base",
-                      help="where the Pusher writes versions (default: "
-                      "PIPELINE_ROOT/serving/MODEL)")
+                      help="where the Pusher writes versions, a URI or a path on a --pvc "
+                      "volume (default: PIPELINE_ROOT/serving/MODEL)")
     comp.add_argument("--train-steps", type=int,
                       help="default of the train_args run parameter (default: the family's)")
     comp.add_argument("--eval-steps", type=int,

@@ -21,7 +21,7 @@ import tempfile
 from typing import List, Optional
 
 from tfxp.core import env  # noqa: F401  (must precede TensorFlow imports)
-from tfxp.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError
+from tfxp.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError, one_line
 from tfxp.core.workspace import Workspace
 
 
@@ -60,6 +60,20 @@ def _check_csv(path: str, required_columns) -> None:
                 raise UsageError(f"CSV file {file!r} has a header but no data rows")
 
 
+NO_THRESHOLDS = "none"
+
+
+def _threshold(text: str):
+    """``--threshold``: a number, or ``none`` for metrics without any blessing."""
+    if text.strip().lower() == NO_THRESHOLDS:
+        return NO_THRESHOLDS
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1] or '{NO_THRESHOLDS}', got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace):
     """Builds and validates the ``RunConfig`` of ``run``. Raises UsageError."""
     from tfxp.core import features as F
@@ -78,10 +92,14 @@ def config_from_args(args: argparse.Namespace):
         "model": args.model, "dataset": args.dataset, "workspace": args.workspace,
         "data_dir": args.data_dir, "csv": args.csv, "train_steps": args.train_steps,
         "eval_steps": args.eval_steps, "epochs": args.epochs,
-        "per_replica_batch": args.batch, "metric_threshold": args.threshold,
-        "max_metric_drop": args.max_metric_drop,
+        "per_replica_batch": args.batch, "max_metric_drop": args.max_metric_drop,
     }
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.threshold == NO_THRESHOLDS:
+        overrides.update(thresholds=False, metric_threshold=None)
+    elif args.threshold is not None:
+        overrides.update(thresholds=True, metric_threshold=args.threshold)
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
+                                            if v is not None or k == "metric_threshold"})
     if args.beam_preset:
         from tfxp.pipeline.beam_presets import preset_args
         try:
@@ -198,6 +216,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(report.write_report(args.workspace, args.run))
     except (FileNotFoundError, LookupError, ValueError) as err:
         raise UsageError(str(err.args[0]) if err.args else str(err)) from None
+    except OSError as err:  # e.g. a reports folder that cannot be written
+        raise UsageError(f"report not written: {err.strerror or err}"
+                         + (f": {err.filename!r}" if err.filename else "")) from None
+    except Exception as err:  # noqa: BLE001 - e.g. an unreadable artifact: one line
+        raise UsageError(f"report not written: {one_line(err)}") from None
     return 0
 
 
@@ -230,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: the family's)")
     run.add_argument("--batch", type=int, help="per-replica batch size "
                      "(default: the family's)")
-    run.add_argument("--threshold", type=float,
+    run.add_argument("--threshold", type=_threshold,
                      help="lower bound on AUC (binary) / accuracy (multi-class) "
-                     "for blessing (default: the family's)")
+                     "for blessing, or 'none': metrics only, no verdict, nothing "
+                     "pushed (default: the family's)")
     run.add_argument("--max-metric-drop", type=float,
                      help="allowed drop below the latest blessed model (default: 0)")
     run.add_argument("--beam-arg", action="append",

@@ -46,6 +46,8 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
+from tfxp.core.uris import is_uri, join
+
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
 
@@ -204,13 +206,16 @@ def _link_or_copy_tree(src: str, dst: str) -> int:
     (another filesystem) or for URIs (``gs://``) the bytes are copied.
     """
     count = 0
-    local = "://" not in src and "://" not in dst
-    for root, _, files in tf.io.gfile.walk(src):
-        rel = os.path.relpath(root, src)
-        target_dir = os.path.normpath(os.path.join(dst, rel))
+    local = not is_uri(src) and not is_uri(dst)
+    top = src if local else src.rstrip("/")
+    for root, _, files in tf.io.gfile.walk(top):
+        # Relative part by prefix, not os.path.relpath/normpath, which turn
+        # gs://b/out into gs:/b/out.
+        rel = root[len(top):].strip("/" + os.sep)
+        target_dir = join(dst, *rel.split(os.sep if local else "/")) if rel else dst
         tf.io.gfile.makedirs(target_dir)
         for name in files:
-            source, target = os.path.join(root, name), os.path.join(target_dir, name)
+            source, target = join(root, name), join(target_dir, name)
             if local:
                 try:
                     os.link(source, target)

@@ -45,7 +45,9 @@ from tfxp.serving.client import ServingClient
 from tfxp.serving.errors import ServingError
 from tfxp.serving.inference import classification_aliases
 from tfxp.serving.manager import AVAILABLE, read_signature_defs, single_model_config
+from tfxp.core.uris import is_uri
 from tfxp.serving.server import ModelServer
+from tfxp.serving.versions import copy_tree
 
 MODEL_NAME = "candidate"
 BLESSED_KEY = "blessed"
@@ -140,7 +142,8 @@ def validate_model(model_dir: str, examples: List[bytes], *, classify_signature:
     Classify answers against in-process signature calls.
 
     Args:
-      model_dir: a SavedModel folder.
+      model_dir: a SavedModel folder, local or a URI (``gs://``: copied to a
+        local temporary base path first, since it cannot be linked there).
       examples: serialized ``tf.Example``s (at least one).
       classify_signature: signature for Classify; "" picks ``serving_default``
         (sent without a signature name, as a default Classify call is) or
@@ -166,10 +169,14 @@ def validate_model(model_dir: str, examples: List[bytes], *, classify_signature:
     base = tempfile.mkdtemp(prefix="infra-validation-")
     server = client = None
     try:
-        try:
-            os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
-        except OSError:
-            shutil.copytree(model_dir, os.path.join(base, "1"))
+        if is_uri(model_dir):
+            # gs://, s3://: nothing local to link to; the server loads a copy.
+            copy_tree(model_dir, os.path.join(base, "1"))
+        else:
+            try:
+                os.symlink(os.path.abspath(model_dir), os.path.join(base, "1"))
+            except OSError:
+                shutil.copytree(model_dir, os.path.join(base, "1"))
         server = ModelServer(single_model_config(MODEL_NAME, base), grpc_port=0,
                              rest_port=None, poll_seconds=0).start()
         state = server.manager.version_state(MODEL_NAME, 1)

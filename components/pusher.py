@@ -3,7 +3,9 @@
 Subclasses TFX's filesystem Pusher executor (blessing checks, MLMD
 properties and archiving stay TFX's) and replaces only the copy into the
 serving folder with ``serving.versions.push_atomically``; see that module for
-why TFX's own copy is not safe for a polling model server.
+why TFX's own copy is not safe for a polling model server, and how a push
+into a ``gs://``/``s3://`` base path (Kubeflow's default, under the pipeline
+root) stays safe without an atomic rename.
 """
 from __future__ import annotations
 

@@ -41,6 +41,18 @@ the local runner; this module only chooses Kubeflow's side of it:
 - **PVCs.** ``pvc_mounts`` adds a Kubernetes platform spec (second YAML
   document, the format of ``kfp-kubernetes``' ``mount_pvc``) mounting each
   claim into every task, for data roots or a serving base on a volume.
+- **Paths the cluster can use** (``check_paths``, before anything is built).
+  Every path is written into the spec as given and read by pods, never by
+  the compiling machine, so compiling refuses: relative paths (each pod
+  would resolve them in its own working folder, and TFX bakes the compiling
+  machine's absolute path into some); a local pipeline root or serving base
+  that no ``pvc_mounts`` volume covers (each pod has its own disk, so one
+  task's outputs would be gone for the next; tfx#4019), and any local one
+  for ``vertex``, which mounts no volumes and keeps artifacts in Cloud
+  Storage; and a tabular data root whose kind, CSV file or folder, is not
+  stated (``data_kind``, or a trailing ``/`` for a folder): looking at the
+  compiling machine's disk decided it before, and a file that existed only
+  on the cluster became an input base with pattern ``*`` matching nothing.
 """
 from __future__ import annotations
 
@@ -55,13 +67,15 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from tfxp.core.uris import is_uri
 from tfxp.kubeflow.image import IMAGE_DATA_DIR, IMAGE_TAXI_DIR, image_path
-from tfxp.kubeflow.spec import (DEFAULT_GPU_TYPE, EVAL_ARGS_PARAM, TARGETS, TRAIN_ARGS_PARAM,
-                           check_kfp_compatible, executor_specs, write_spec)
+from tfxp.kubeflow.spec import (DATA_KINDS, DEFAULT_GPU_TYPE, EVAL_ARGS_PARAM, TARGETS,
+                                TRAIN_ARGS_PARAM, check_kfp_compatible, executor_specs,
+                                write_spec)
 from tfxp.pipeline import schemas
 from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
 from tfxp.core.datasets import TABULAR
-from tfxp.pipeline.pipeline import MODULE_FILE, create_pipeline
+from tfxp.pipeline.pipeline import MODULE_FILE, create_pipeline, csv_example_gen
 
 IMAGE_MODULE_FILE = image_path(MODULE_FILE)
 _PACKAGING_SWITCH = "UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES"
@@ -83,6 +97,8 @@ class KubeflowOptions:
         file or folder (default: the taxi CSV baked into the image). Image and
         text families: the folder holding ``fashion_mnist/``/``rotten_tomatoes/``
         (default: the image's ``/app/data``).
+      data_kind: ``file`` or ``folder``: what a tabular ``data_root`` is on
+        the cluster; None only for a default data root or one ending in ``/``.
       serving_base: where the Pusher writes model versions; None means
         ``<pipeline_root>/serving/<model name>``.
       trainer_gpus: GPUs requested for the Trainer pod (0 = none).
@@ -96,6 +112,7 @@ class KubeflowOptions:
     image: str
     gpu_image: Optional[str] = None
     data_root: Optional[str] = None
+    data_kind: Optional[str] = None
     serving_base: Optional[str] = None
     trainer_gpus: int = 0
     gpu_type: str = DEFAULT_GPU_TYPE
@@ -122,6 +139,89 @@ class KubeflowOptions:
             if not claim or not path.startswith("/"):
                 raise ValueError(f"PVC mount {claim!r}={path!r}: expected "
                                  f"CLAIM=/absolute/mount/path")
+        if self.data_kind is not None and self.data_kind not in DATA_KINDS:
+            raise ValueError(f"unknown data_kind {self.data_kind!r}; expected one of: "
+                             f"{', '.join(DATA_KINDS)}")
+
+
+class UnreachablePath(ValueError):
+    """An option holds a path the cluster cannot use.
+
+    Attributes:
+      field: the ``KubeflowOptions`` field (``tfxp compile``'s flag is
+        ``--`` + the field with ``-`` for ``_``).
+      value: the path as given.
+      why: what is wrong and how to fix it.
+    """
+
+    def __init__(self, field: str, value: str, why: str):
+        super().__init__(f"{field} {value!r}: {why}")
+        self.field, self.value, self.why = field, value, why
+
+
+def _covering_claim(path: str, pvc_mounts: Dict[str, str]) -> Optional[str]:
+    """The claim whose mount path is ``path`` or one of its parents, or None."""
+    for claim, mount in sorted(pvc_mounts.items()):
+        mount = mount.rstrip("/") or "/"
+        if path == mount or path.startswith(mount.rstrip("/") + "/"):
+            return claim
+    return None
+
+
+def check_paths(config: RunConfig, options: KubeflowOptions) -> None:
+    """Refuses paths a cluster cannot use (see the module docstring).
+
+    Raises:
+      UnreachablePath: the first offending option, naming its value and
+        how to fix it.
+    """
+    for field in ("pipeline_root", "serving_base", "data_root"):
+        value = getattr(options, field)
+        if value and not is_uri(value) and not value.startswith("/"):
+            raise UnreachablePath(field, value, (
+                "a relative path; each pod would resolve it in its own working folder. "
+                "Give a URI (gs://BUCKET/PATH) or an absolute path"))
+    for field in ("pipeline_root", "serving_base"):
+        value = getattr(options, field)
+        if not value or is_uri(value):
+            continue
+        if options.target == "vertex":
+            raise UnreachablePath(field, value, (
+                "a local path; Vertex AI Pipelines mounts no volumes and keeps "
+                "artifacts in Cloud Storage. Give gs://BUCKET/PATH"))
+        if _covering_claim(value, options.pvc_mounts) is None:
+            raise UnreachablePath(field, value, (
+                "a local path, which every pod has on its own disk, so what one task "
+                f"writes there is gone for the next. Mount a volume over it (--pvc "
+                f"CLAIM={value}, or a parent folder) or give a URI (gs://BUCKET/PATH)"))
+    tabular = config.dataset_spec.modality == TABULAR
+    root, kind = options.data_root, options.data_kind
+    if kind is not None and not root:
+        raise UnreachablePath("data_kind", kind, (
+            "describes --data-root, which is not given (the default, the copy in the "
+            "image, is a folder)"))
+    if not tabular and kind == "file":
+        raise UnreachablePath("data_kind", kind, (
+            f"{config.dataset_spec.name} is read from the folder holding it; give the "
+            f"folder as --data-root and drop --data-kind"))
+    if tabular and root:
+        if kind is None and not root.endswith("/"):
+            raise UnreachablePath("data_root", root, (
+                "cannot tell whether it is a CSV file or a folder of CSV files on the "
+                "cluster, and the compiling machine's disk does not decide it. Add "
+                "--data-kind file or --data-kind folder"))
+        if kind == "file" and root.endswith("/"):
+            raise UnreachablePath("data_root", root, (
+                "ends in '/', a folder, but --data-kind is file"))
+
+
+def tabular_example_gen(options: KubeflowOptions):
+    """CsvExampleGen over the tabular data root as the cluster sees it."""
+    if not options.data_root:
+        return csv_example_gen(IMAGE_TAXI_DIR, is_file=False)
+    is_file = options.data_kind == "file"
+    return csv_example_gen(options.data_root if is_file else
+                           options.data_root.rstrip("/") or "/", is_file=is_file)
 
 
 def kubeflow_config(config: RunConfig, options: KubeflowOptions) -> RunConfig:
@@ -177,6 +277,8 @@ def build_pipeline(config: RunConfig, options: KubeflowOptions):
     config = kubeflow_config(config, options)
     config.validate()
     train_args, eval_args = step_parameters(config)
+    example_gen = {"example_gen": tabular_example_gen(options)} if (
+        config.dataset_spec.modality == TABULAR) else {}
     with _module_file_not_packaged():
         pipeline = create_pipeline(
             config, pipeline_root=options.pipeline_root,
@@ -188,7 +290,7 @@ def build_pipeline(config: RunConfig, options: KubeflowOptions):
             train_args=train_args, eval_args=eval_args,
             schema_file=image_path(schemas.schema_file(config.dataset_spec.name)),
             custom_validation=False,
-            baseline=options.target == "vertex")
+            baseline=options.target == "vertex", **example_gen)
     if options.trainer_gpus:
         trainer = trainer_component(pipeline)
         trainer.with_platform_config(ResourceSpec(
@@ -210,10 +312,12 @@ def compile_spec(config: RunConfig, options: KubeflowOptions
     """Compiles ``config`` into a PipelineSpec (and a platform spec for PVCs).
 
     Raises:
+      UnreachablePath: a path the cluster cannot use (``check_paths``).
       ValueError: bad options or config, or (``target='kfp'``) a spec that
         open-source KFP would reject (see ``check_kfp_compatible``).
     """
     options.validate()
+    check_paths(config, options)
     pipeline, parameters = build_pipeline(config, options)
     images = {"default_image_path": options.image,
               trainer_component(pipeline).id: options.gpu_image or options.image}

@@ -6,8 +6,10 @@ that ``submit`` and ``tfxp --help`` need no TensorFlow import.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import uuid
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import yaml
@@ -18,6 +20,8 @@ if TYPE_CHECKING:  # kfp is imported where a spec is parsed, not by `tfxp --help
 
 TRAIN_ARGS_PARAM, EVAL_ARGS_PARAM = "train_args", "eval_args"
 TARGETS = ("kfp", "vertex")
+# What a tabular --data-root is on the cluster (kubeflow.runner.check_paths).
+DATA_KINDS = ("file", "folder")
 # Kubernetes extended resource of NVIDIA's device plugin; on Vertex AI use an
 # accelerator name such as NVIDIA_TESLA_T4 instead.
 DEFAULT_GPU_TYPE = "nvidia.com/gpu"
@@ -63,17 +67,33 @@ def spec_parameters(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, str]:
 def write_spec(path: str, spec: pipeline_spec_pb2.PipelineSpec,
                platform: Optional[pipeline_spec_pb2.PlatformSpec] = None) -> None:
     """Writes ``spec`` (and ``platform``, as a second document) as YAML, the
-    package format ``kfp.Client`` uploads."""
+    package format ``kfp.Client`` uploads.
+
+    The file is written beside ``path`` under a temporary name and renamed
+    over it, so a failed write leaves no half-written spec (and an older
+    spec at ``path`` intact).
+
+    Raises:
+      OSError: the folder cannot be created or written.
+    """
     docs = [json_format.MessageToDict(spec)]
     if platform is not None:
         docs.append(json_format.MessageToDict(platform))
     header = (f"# PIPELINE DEFINITION\n# Name: {spec.pipeline_info.name}\n"
               f"# Compiled by kubeflow/runner.py with tfx-KubeflowV2DagRunner "
               f"({spec.sdk_version}).\n")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(header)
-        yaml.safe_dump_all(docs, f, sort_keys=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(header)
+            yaml.safe_dump_all(docs, f, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_spec(path: str) -> Tuple[pipeline_spec_pb2.PipelineSpec,

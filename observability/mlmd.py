@@ -15,6 +15,10 @@ from ml_metadata.proto import metadata_store_pb2
 from tfxp.core.workspace import HISTORY_FILE, SERVING_MODEL_DIR
 
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+NOT_EVALUATED_NO_THRESHOLDS = "not evaluated: no thresholds"
+# The blessing as one token in ``status``'s table.
+_STATUS_BLESSING = {"yes": "yes", "no": "no", "not evaluated": "-",
+                    NOT_EVALUATED_NO_THRESHOLDS: "no-thresholds"}
 
 
 @dataclasses.dataclass
@@ -32,17 +36,45 @@ class RunSummary:
 
     ``metrics``: ``{slice name: {metric: value}}`` from the Evaluator's output
     (``"Overall"`` for the whole eval split). ``blessed`` is None when the
-    Evaluator did not finish. ``pushed_path`` is None unless a version was pushed.
+    Evaluator did not finish, or finished with no threshold configured: TFX's
+    Evaluator then writes its blessing without a ``blessed`` property
+    (tfx/components/evaluator/executor.py, "No threshold configured") and
+    ``no_thresholds`` is True. ``infra_blessed`` is the infra validator's
+    verdict. ``pushed_path`` is None unless a version was pushed.
     """
     pipeline: str
     run_id: str
     components: List[ComponentRun]
     metrics: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     blessed: Optional[bool] = None
+    no_thresholds: bool = False
+    infra_blessed: Optional[bool] = None
     pushed_path: Optional[str] = None
     pushed_version: Optional[str] = None
     model_uri: Optional[str] = None
     model_run_uri: Optional[str] = None
+
+    @property
+    def blessing(self) -> str:
+        """``yes``, ``no``, ``not evaluated: no thresholds``, or ``not
+        evaluated`` (the Evaluator did not finish)."""
+        if self.no_thresholds:
+            return NOT_EVALUATED_NO_THRESHOLDS
+        return {None: "not evaluated", True: "yes", False: "no"}[self.blessed]
+
+    @property
+    def not_pushed_because(self) -> Optional[str]:
+        """Why no version was pushed, when the run says; else None."""
+        if self.pushed_path:
+            return None
+        if self.no_thresholds:
+            return ("not evaluated: no thresholds, and the Pusher pushes only models "
+                    "the Evaluator blessed")
+        if self.blessed is False:
+            return "the Evaluator did not bless the model"
+        if self.infra_blessed is False:
+            return "the infra validator did not bless the model"
+        return None
 
     @property
     def ok(self) -> bool:
@@ -223,14 +255,14 @@ def format_status(summaries: List[RunSummary], width: int = 110) -> str:
     import textwrap
 
     header = (f"{'RUN ID':<27} {'PIPELINE':<24} {'STARTED':<19} {'DURATION':>8} "
-              f"{'STATE':<7} {'BLESSED':<7} {'PUSHED':<11} METRICS")
+              f"{'STATE':<7} {'BLESSED':<13} {'PUSHED':<11} METRICS")
     lines = [header]
     for s in summaries:
-        blessed = {None: "-", True: "yes", False: "no"}[s.blessed]
+        blessed = _STATUS_BLESSING[s.blessing]
         shown = " ".join(f"{k}={format_metric(v, k)}"
                          for k, v in headline_metrics(s.metrics).items())
         lines.append(f"{s.run_id:<27} {s.pipeline:<24} {format_time(s.start_ms):<19} "
-                     f"{format_duration(s.wall_seconds):>8} {s.state:<7} {blessed:<7} "
+                     f"{format_duration(s.wall_seconds):>8} {s.state:<7} {blessed:<13} "
                      f"{s.pushed_version or '-':<11} {shown or '-'}")
         states = " ".join(f"{c.component}={c.state}" for c in s.components)
         lines.extend(textwrap.wrap(states, width, initial_indent="    ",
@@ -285,6 +317,10 @@ def run_summary(store: metadata_store.MetadataStore, run_id: str,
             props = artifact.custom_properties
             if kind == "ModelBlessing" and "blessed" in props:
                 summary.blessed = bool(props["blessed"].int_value)
+            elif kind == "ModelBlessing" and state in ("COMPLETE", "CACHED"):
+                summary.no_thresholds = True  # finished, yet no verdict
+            elif kind == "InfraBlessing" and "blessed" in props:
+                summary.infra_blessed = bool(props["blessed"].int_value)
             elif kind == "ModelEvaluation" and with_metrics:
                 try:
                     summary.metrics = load_metrics(artifact.uri)
@@ -317,9 +353,10 @@ def format_summary(summary: RunSummary) -> str:
     sliced = len([s for s in summary.metrics if s != "Overall"])
     if sliced and len(summary.metrics) > 4:
         lines.append(f"  (+ {sliced} slices, see `status --run {summary.run_id}`)")
-    blessed = {None: "not evaluated", True: "yes", False: "no"}[summary.blessed]
-    lines.append(f"  blessed: {blessed}")
-    lines.append(f"  pushed: {summary.pushed_path or 'nothing pushed'}")
+    lines.append(f"  blessed: {summary.blessing}")
+    why = summary.not_pushed_because
+    lines.append(f"  pushed: {summary.pushed_path or 'nothing pushed'}"
+                 + (f" ({why})" if why else ""))
     return "\n".join(lines)
 
 

@@ -116,12 +116,16 @@ class Blessing:
 
     ``thresholds``: readable rules from the eval config, e.g. ``auc >= 0.6``.
     ``failures``: TFMA's messages for the rules that failed.
+    ``no_thresholds``: the eval config set none, so the model was not
+    evaluated (TFMA's ``missing_thresholds``; TFX's Evaluator wrote its
+    blessing without a ``blessed`` property) and ``validation_ok`` is None.
     """
     blessed: Optional[bool]
     validation_ok: Optional[bool]
     thresholds: List[str]
     failures: List[str]
     baseline: Optional[str]
+    no_thresholds: bool = False
 
 
 @dataclasses.dataclass
@@ -387,10 +391,13 @@ def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
                                   for rule in _threshold_text(name, per_slice.threshold))
         for name, threshold in spec.thresholds.items():
             thresholds.extend(_threshold_text(name, threshold))
-    validation_ok, failures = None, []
+    validation_ok, failures, no_thresholds = None, [], False
     try:
         result = tfma.load_validation_result(evaluation_uri)
-        validation_ok = result.validation_ok
+        # missing_thresholds is a bool: TFMA found no threshold at all and
+        # set validation_ok False (metrics_plots_and_validations_writer.py).
+        no_thresholds = result.missing_thresholds
+        validation_ok = None if no_thresholds else result.validation_ok
         for per_slice in result.metric_validations_per_slice:
             where = tfma.slicer.stringify_slice_key(
                 tfma.slicer.deserialize_slice_key(per_slice.slice_key))
@@ -399,8 +406,6 @@ def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
         failures.sort(key=lambda f: (not f.startswith("Overall:"),
                                      _slice_order(f.split(": ", 1)[0])))
         failures.extend(f"slice not found: {s}" for s in result.missing_slices)
-        if result.missing_thresholds:
-            failures.append(f"{len(result.missing_thresholds)} threshold(s) had no metric")
     except (AssertionError, OSError, ValueError):
         pass  # no validations file (TFMA asserts exactly one record): not recorded
     blessed = baseline = None
@@ -410,7 +415,8 @@ def load_blessing(evaluation_uri: str, blessing: Optional[Any]) -> Blessing:
             blessed = bool(props["blessed"].int_value)
         if "baseline_model" in props:
             baseline = props["baseline_model"].string_value
-    return Blessing(blessed, validation_ok, thresholds, failures, baseline)
+    return Blessing(blessed, validation_ok, thresholds, failures, baseline,
+                    no_thresholds=blessed is None and (no_thresholds or not thresholds))
 
 
 def _failure_text(where: str, failure) -> str:
@@ -773,8 +779,14 @@ def write_report(workspace: str, run_id: Optional[str] = None,
                           "saved_model": _file_url(report.saved_model_path)},
                    confusion_rows=_confusion_rows(report))
     path = os.path.join(out_dir, INDEX)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(html)
+    tmp = f"{path}.{os.getpid()}.tmp"  # no half-written page if writing fails
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 

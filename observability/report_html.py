@@ -59,7 +59,7 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
     family <b>{{ r.family or "?" }}</b> &middot; dataset <b>{{ r.dataset or "?" }}</b>
     {% if s.components %}&middot; started {{ s.start_ms | when }} &middot; took
     {{ s.wall_seconds | duration }}{% endif %} &middot; state <b>{{ s.state }}</b>
-    &middot; blessed <b>{{ {None: "not evaluated", True: "yes", False: "no"}[s.blessed] }}</b>
+    &middot; blessed <b>{{ s.blessing }}</b>
   </div>
 </header>
 <nav>
@@ -157,7 +157,14 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
 
 <section id="blessing">
   <h2>Blessing</h2>
-  {% if r.blessing %}
+  {% if r.blessing and r.blessing.no_thresholds %}
+  <p>Blessed: <span class="muted">not evaluated: no thresholds</span>.
+  The eval config sets no threshold, so the Evaluator computed the metrics
+  but gave no verdict, and the Pusher, which pushes blessed models only,
+  pushed {{ "version " ~ s.pushed_version if s.pushed_version else "nothing" }}.
+  Run without <code>--threshold none</code> (the family's bound) or with
+  <code>--threshold VALUE</code> to bless and push.</p>
+  {% elif r.blessing %}
   <p>Blessed:
   {% if r.blessing.blessed %}<span class="ok">yes</span>{% elif r.blessing.blessed is none %}<span
   class="muted">unknown</span>{% else %}<span class="bad">no</span>{% endif %}

@@ -48,6 +48,10 @@ class RunConfig:
         tasks, accuracy otherwise); None means the family's default.
       max_metric_drop: how far the blessing metric may fall below the latest
         blessed model's and still be blessed (0 = must not fall).
+      thresholds: False evaluates without any blessing threshold (``--threshold
+        none``): TFX's Evaluator then computes the metrics but writes no
+        verdict, the run is "not evaluated: no thresholds", and the Pusher,
+        which pushes blessed models only, pushes nothing.
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse outputs of components whose inputs did not change.
     """
@@ -63,6 +67,7 @@ class RunConfig:
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)
     metric_threshold: Optional[float] = None
     max_metric_drop: float = 0.0
+    thresholds: bool = True
     beam_pipeline_args: List[str] = dataclasses.field(
         default_factory=lambda: list(DEFAULT_BEAM_ARGS))
     enable_cache: bool = True
@@ -94,7 +99,10 @@ class RunConfig:
         return self.eval_steps or self.family.eval_steps
 
     @property
-    def resolved_threshold(self) -> float:
+    def resolved_threshold(self) -> Optional[float]:
+        """The blessing metric's lower bound; None without thresholds."""
+        if not self.thresholds:
+            return None
         return (self.metric_threshold if self.metric_threshold is not None
                 else self.family.metric_threshold)
 
@@ -137,6 +145,10 @@ class RunConfig:
                              f"got {self.metric_threshold}")
         if self.max_metric_drop < 0:
             raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
+        if not self.thresholds and (self.metric_threshold is not None
+                                    or self.max_metric_drop):
+            raise ValueError("threshold none evaluates without thresholds; drop "
+                             "metric_threshold and max_metric_drop")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -16,6 +16,8 @@ noise. The per-hour metrics are still computed and shown in the run report
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow_model_analysis as tfma
 
 from tfxp.core import features as F
@@ -30,7 +32,7 @@ def blessing_metric(dataset: DatasetSpec) -> str:
     return "auc" if dataset.num_classes == 2 else "sparse_categorical_accuracy"
 
 
-def eval_config(dataset: DatasetSpec, lower_bound: float,
+def eval_config(dataset: DatasetSpec, lower_bound: Optional[float],
                 max_metric_drop: float = 0.0) -> tfma.EvalConfig:
     """TFMA config for a model exported by ``models.export``.
 
@@ -46,11 +48,14 @@ def eval_config(dataset: DatasetSpec, lower_bound: float,
 
     Args:
       dataset: decides binary vs multi-class metrics and slices.
-      lower_bound: absolute floor on the blessing metric.
+      lower_bound: absolute floor on the blessing metric; None sets no
+        threshold at all, so TFX's Evaluator writes no blessing verdict
+        (tfx/components/evaluator/executor.py: "No threshold configured, will
+        not validate model") and TFMA records ``missing_thresholds``.
       max_metric_drop: allowed fall of the blessing metric below the baseline.
     """
     binary = dataset.num_classes == 2
-    threshold = [tfma.PerSliceMetricThreshold(
+    threshold = [] if lower_bound is None else [tfma.PerSliceMetricThreshold(
         slicing_specs=[tfma.SlicingSpec()],  # Overall only, see the module docstring
         threshold=tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),

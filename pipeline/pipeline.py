@@ -22,6 +22,7 @@ from tfxp.components import pusher as atomic_pusher
 from tfxp.components.infra_validator import InProcessInfraValidator
 from tfxp.pipeline import evaluation, schemas
 from tfxp.pipeline.config import RunConfig
+from tfxp.core import uris
 from tfxp.core.datasets import taxi_csv_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,20 +54,32 @@ def _local_abspath(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+def csv_example_gen(path: str, is_file: bool):
+    """CsvExampleGen over one CSV file or a folder of CSV files.
+
+    Args:
+      path: absolute local path or URI, as the executor will see it.
+      is_file: ``path`` is one file (its folder becomes the input base, its
+        name the pattern); otherwise every file in the folder (pattern ``*``).
+        Given, not looked up, because only the machine that runs the
+        executor can look (``kubeflow.runner`` compiles for another one).
+    """
+    output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
+    if is_file:
+        return tfx.components.CsvExampleGen(
+            input_base=uris.dirname(path), output_config=output,
+            input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+                name="single_split", pattern=path.rstrip("/").rsplit("/", 1)[-1])]))
+    return tfx.components.CsvExampleGen(input_base=path, output_config=output)
+
+
 def _example_gen(config: RunConfig):
     dataset = config.dataset_spec
     if dataset.source == "csv":
-        output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
         path = _local_abspath(config.csv or taxi_csv_dir())
-        if os.path.isfile(path):
-            # One file: its folder is the input base, its name the pattern.
-            return tfx.components.CsvExampleGen(
-                input_base=os.path.dirname(path), output_config=output,
-                input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-                    name="single_split", pattern=os.path.basename(path))]))
-        return tfx.components.CsvExampleGen(input_base=path, output_config=output)
+        return csv_example_gen(path, os.path.isfile(path))
     from tfxp.components import tfds_builders
     from tfxp.components.tfds_example_gen import TfdsExampleGen
     # Offline builders read <data_dir>/<dataset> (scripts/get_data.sh) and are

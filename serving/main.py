@@ -25,6 +25,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfxp.core.uris import is_uri
 from tfxp.serving import server as server_lib
 from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
@@ -68,7 +69,9 @@ def server_from_args(args: argparse.Namespace,
             raise ValueError(f"cannot read {args.model_config_file!r}: "
                              f"{err.strerror or err}") from None
     elif getattr(args, "model_base_path", None):
-        config = single_model_config(args.model_name, os.path.abspath(args.model_base_path))
+        base = args.model_base_path  # a URI (gs://...) stays one, as in main.cc
+        config = single_model_config(args.model_name,
+                                     base if is_uri(base) else os.path.abspath(base))
     if config is None:
         raise ValueError("nothing to serve: give --model_base_path or --model_config_file")
     batching = None

@@ -10,7 +10,14 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   list_versions``; any other name, our ``.push-*`` temporaries included, is
   ignored); the version policy picks the aspired ones: ``latest{N}`` (default,
   N >= 1), ``all``, ``specific{versions}``. A missing base path keeps what is
-  loaded.
+  loaded. Base paths may be URIs (``gs://``, ``s3://``), as in TF Serving,
+  whose ``Env`` reads them; every path here goes through ``tf.io.gfile``.
+- A new version folder without ``saved_model.pb`` (or ``.pbtxt``) is not
+  aspired until it has one: an object-store push writes that file last
+  (``serving.versions``). TF Serving would try the load, fail in TF's
+  ``MaybeSavedModelDirectory`` check and retry it (``--max_num_load_retries``
+  5, ``--load_retry_interval_micros`` 1 min, main.cc); waiting for the next
+  poll ends the same way without failing a version that is being written.
 - core/aspired_versions_manager.cc with AvailabilityPreservingPolicy: aspired
   versions load highest first; a version that is no longer aspired unloads only
   once an aspired version is available (or none is aspired), so a model never
@@ -60,7 +67,8 @@ from tfxp.serving import json_tensor, tensors
 from tfxp.serving.batching import Batcher, BatchingOptions
 from tfxp.serving.errors import (ServingError, code_from_number, failed_precondition,
                             invalid_argument, make_error, not_found)
-from tfxp.serving.versions import list_versions
+from tfxp.core.uris import is_uri
+from tfxp.serving.versions import has_saved_model, list_versions
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +87,8 @@ def read_signature_defs(export_dir: str, tags: Sequence[str] = SERVING_TAGS
                         ) -> Dict[str, meta_graph_pb2.SignatureDef]:
     """The SignatureDefs of the meta graph tagged exactly ``tags``.
 
-    Reads ``saved_model.pb`` (or ``saved_model.pbtxt``) as protobuf only.
+    Reads ``saved_model.pb`` (or ``saved_model.pbtxt``) as protobuf only,
+    through ``tf.io.gfile`` (``export_dir`` may be a URI).
 
     Raises:
       ServingError: NOT_FOUND when no SavedModel file or no such meta graph
@@ -88,11 +97,11 @@ def read_signature_defs(export_dir: str, tags: Sequence[str] = SERVING_TAGS
     pb, pbtxt = (os.path.join(export_dir, n) for n in ("saved_model.pb", "saved_model.pbtxt"))
     saved_model = saved_model_pb2.SavedModel()
     try:
-        if os.path.isfile(pb):
-            with open(pb, "rb") as f:
+        if tf.io.gfile.exists(pb):
+            with tf.io.gfile.GFile(pb, "rb") as f:
                 saved_model.ParseFromString(f.read())
-        elif os.path.isfile(pbtxt):
-            with open(pbtxt) as f:
+        elif tf.io.gfile.exists(pbtxt):
+            with tf.io.gfile.GFile(pbtxt) as f:
                 text_format.Parse(f.read(), saved_model)
         else:
             raise not_found(f"Could not find SavedModel .pb or .pbtxt at supplied "
@@ -165,7 +174,7 @@ class Servable:
             as in TF Serving), or there are more than 1000 records.
         """
         path = os.path.join(self.path, WARMUP_FILE)
-        if os.path.isfile(path):
+        if tf.io.gfile.exists(path):
             records = 0
             for record in tf.data.TFRecordDataset(path):
                 records += 1
@@ -307,7 +316,8 @@ def validate_config(config: model_server_config_pb2.ModelServerConfig) -> None:
         if not MODEL_NAME_PATTERN.match(model.name):
             raise invalid_argument(f"Illegal model name {model.name!r}: expected letters, "
                                    f"digits, '_', '.', '-', not starting with '.' or '-'")
-        if not os.path.isabs(model.base_path):
+        # UriIsRelativePath (server_core.cc): a URI or an absolute path.
+        if not (os.path.isabs(model.base_path) or is_uri(model.base_path)):
             raise invalid_argument(f"Expected model {model.name} to have an absolute path "
                                    f"or URI; got base_path()={model.base_path}")
         if not model.model_platform:
@@ -345,6 +355,7 @@ class _Model:
         self.versions: Dict[int, VersionState] = {}
         self.available: Dict[int, Servable] = {}  # replaced, never mutated
         self.labels: Dict[str, int] = {}
+        self.waiting: set = set()  # version folders without saved_model.pb yet
 
 
 class ModelManager:
@@ -488,10 +499,11 @@ class ModelManager:
 
     def _poll_model(self, model: _Model) -> None:
         base = model.config.base_path
-        if not os.path.isdir(base):
+        if not tf.io.gfile.isdir(base):
             log.warning("Could not find base path %s for servable %s", base, model.config.name)
             return
-        on_disk = list_versions(base)
+        on_disk = [v for v in list_versions(base)
+                   if v in model.versions or self._ready(model, base, v)]
         aspired = set(aspired_versions(model.config, on_disk))
         if not on_disk:
             log.warning("No versions of servable %s found under base path %s",
@@ -522,6 +534,19 @@ class ModelManager:
             if not unaspired or not (not aspired or aspired_up or len(unaspired) > 1):
                 break
             self._unload(model, unaspired[0])
+
+    @staticmethod
+    def _ready(model: _Model, base: str, version: int) -> bool:
+        """Whether a version not seen before holds its SavedModel file yet
+        (see the module docstring); logged once per waiting version."""
+        if has_saved_model(os.path.join(base, str(version))):
+            model.waiting.discard(version)
+            return True
+        if version not in model.waiting:
+            model.waiting.add(version)
+            log.info("Version %d of servable %s has no saved_model.pb yet; waiting for it",
+                     version, model.config.name)
+        return False
 
     def _load(self, model: _Model, version: int) -> None:
         state = model.versions[version]

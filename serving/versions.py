@@ -4,12 +4,28 @@ Layout (TF Serving's file_system_storage_path_source.cc): every direct child
 of ``model_base_path`` whose name is an integer is a version of the model;
 anything else (our temporary ``.push-*`` folders included) is ignored.
 
+Paths are local paths or URIs (``gs://``, ``s3://``, ``ram://``: anything
+with ``://``); URIs are read and written through ``tf.io.gfile``, the layer
+TFX's executors and TF Serving's own ``Env`` use, so a Kubeflow pipeline
+whose root is a bucket pushes into the bucket.
+
 TFX's own Pusher copies files straight into ``<base>/<unix time>``, so a
 server polling during the copy can see a half-written version, and two pushes
-within one second collide. ``push_atomically`` instead copies into a
-non-numeric temporary folder on the same filesystem, fsyncs every file, then
-``os.rename``s it to the integer version: POSIX rename is atomic, so a reader
-sees no version or a complete one.
+within one second collide. ``push_atomically`` instead:
+
+- **local base path:** copies into a non-numeric temporary folder on the
+  same filesystem, fsyncs every file, then ``os.rename``s it to the integer
+  version: POSIX rename is atomic, so a reader sees no version or a complete
+  one.
+- **URI base path:** object stores have no atomic rename (GCS "renames" a
+  folder object by object), so the files are written straight into the final
+  integer folder, every file but ``saved_model.pb`` first and
+  ``saved_model.pb`` last. That is the file TF's loader checks before it
+  reads anything (``MaybeSavedModelDirectory`` in tensorflow/cc/saved_model/
+  loader.cc: a folder without it is "SavedModel not found"), and an object
+  is visible only once its upload completed, so a folder holding
+  ``saved_model.pb`` holds the whole model. A push that fails midway removes
+  what it wrote, ``saved_model.pb`` never among it.
 """
 from __future__ import annotations
 
@@ -21,6 +37,8 @@ import time
 import uuid
 from typing import List, Optional
 
+from tfxp.core.uris import dirname, is_uri, join
+
 TMP_PREFIX = ".push-"
 # A temporary folder whose owner cannot be checked (another host) is taken
 # for abandoned once it has not changed for this long.
@@ -28,26 +46,92 @@ STALE_AFTER_S = 3600.0
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
+def _gfile():
+    # Imported only for URIs: a local push imports no TensorFlow
+    # (tests/reliability/push_child.py times the filesystem work alone).
+    import tensorflow as tf
+    return tf.io.gfile
+
+
 def list_versions(base_path: str) -> List[int]:
-    """Integer version folders under ``base_path``, ascending; [] if none."""
+    """Integer version folders under ``base_path``, ascending; [] if none.
+
+    For URIs, as file_system_storage_path_source.cc does, a child is the part
+    of a listed name before the first ``/`` (object stores may list nested
+    names, or folders with a trailing ``/``), and is not checked to be a
+    folder, which would cost one request per child.
+    """
+    if is_uri(base_path):
+        gfile = _gfile()
+        if not gfile.isdir(base_path):
+            return []
+        names = {name.split("/", 1)[0] for name in gfile.listdir(base_path)}
+        return sorted(int(name) for name in names if name.isdigit())
     if not os.path.isdir(base_path):
         return []
     return sorted(int(name) for name in os.listdir(base_path)
                   if name.isdigit() and os.path.isdir(os.path.join(base_path, name)))
 
 
+def has_saved_model(model_dir: str) -> bool:
+    """Whether ``model_dir`` holds ``saved_model.pb`` or ``.pbtxt``: TF's
+    ``MaybeSavedModelDirectory``, the check its loader makes first."""
+    if is_uri(model_dir):
+        gfile = _gfile()
+        return any(gfile.exists(join(model_dir, name)) for name in SAVED_MODEL_FILES)
+    return any(os.path.isfile(os.path.join(model_dir, name)) for name in SAVED_MODEL_FILES)
+
+
+def relative_files(model_dir: str) -> List[str]:
+    """Every file under ``model_dir``, as sorted ``/``-separated relative paths."""
+    if is_uri(model_dir):
+        top, walk, sep = model_dir.rstrip("/"), _gfile().walk, "/"
+    else:
+        top, walk, sep = model_dir, os.walk, os.sep
+    out = []
+    for root, _, files in walk(top):
+        rel = root[len(top):].strip(sep + "/").replace(sep, "/")
+        out.extend(f"{rel}/{name}" if rel else name for name in files)
+    return sorted(out)
+
+
+def _open(path: str):
+    return _gfile().GFile(path, "rb") if is_uri(path) else open(path, "rb")
+
+
 def saved_model_digest(model_dir: str) -> str:
-    """SHA-256 hex digest over every file's relative path and bytes."""
+    """SHA-256 hex digest over every file's relative path and bytes; equal
+    for equal trees whether local or behind a URI."""
     digest = hashlib.sha256()
-    for root, dirs, files in os.walk(model_dir):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, model_dir).encode())
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+    for rel in relative_files(model_dir):
+        digest.update(rel.encode())
+        with _open(join(model_dir, *rel.split("/"))) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """Copies every file under ``src`` into ``dst`` (local paths or URIs)
+    through tf.io.gfile; empty folders are not copied.
+
+    Raises:
+      tf.errors.OpError: a read or write failed, or a file exists in ``dst``.
+    """
+    _copy_files(src, relative_files(src), dst, [])
+
+
+def _copy_files(model_dir: str, files: List[str], target: str, written: List[str]) -> None:
+    """Copies ``files`` (relative, in this order) from ``model_dir`` to
+    ``target`` through tf.io.gfile, appending each finished copy to ``written``.
+    An existing file is never overwritten (a racing pusher's error, not ours
+    to clobber)."""
+    gfile = _gfile()
+    for rel in files:
+        dst = join(target, *rel.split("/"))
+        gfile.makedirs(dirname(dst))
+        gfile.copy(join(model_dir, *rel.split("/")), dst, overwrite=False)
+        written.append(dst)
 
 
 def _fsync_tree(path: str) -> None:
@@ -122,19 +206,26 @@ def push_atomically(model_dir: str, base_path: str,
     The version is ``max(int(now), latest + 1)``: Unix seconds like TFX's
     Pusher, yet strictly increasing even for two pushes in the same second.
     If the latest version already holds identical bytes, nothing is written.
+    A local ``base_path`` gets the version by an atomic rename, a URI one
+    file by file with ``saved_model.pb`` last (see the module docstring).
 
     Args:
-      model_dir: a SavedModel folder (must hold ``saved_model.pb``).
-      base_path: the model's base path; created if missing.
+      model_dir: a SavedModel folder (must hold ``saved_model.pb``); local
+        path or URI.
+      base_path: the model's base path, local path or URI; created if missing.
       now: Unix time in seconds; defaults to ``time.time()``.
     Returns:
       ``(version, pushed)``: the version now serving this model, and whether
       this call wrote it (False when it was already the latest).
     Raises:
       FileNotFoundError: ``model_dir`` holds no SavedModel.
+      tf.errors.OpError: a URI could not be read or written; what this call
+        wrote of the version is removed first.
     """
-    if not any(os.path.isfile(os.path.join(model_dir, f)) for f in SAVED_MODEL_FILES):
+    if not has_saved_model(model_dir):
         raise FileNotFoundError(f"no saved_model.pb in {model_dir!r}")
+    if is_uri(base_path):
+        return _push_to_object_store(model_dir, base_path, now)
     os.makedirs(base_path, exist_ok=True)
     clean_partial_pushes(base_path)
     versions = list_versions(base_path)
@@ -143,7 +234,10 @@ def push_atomically(model_dir: str, base_path: str,
             os.path.join(base_path, str(versions[-1]))) == digest:
         return versions[-1], False
     tmp = os.path.join(base_path, _tmp_name())
-    shutil.copytree(model_dir, tmp)
+    if is_uri(model_dir):  # e.g. a gs:// pipeline root, serving base on a volume
+        copy_tree(model_dir, tmp)
+    else:
+        shutil.copytree(model_dir, tmp)
     _fsync_tree(tmp)
     while True:
         versions = list_versions(base_path)
@@ -163,4 +257,43 @@ def push_atomically(model_dir: str, base_path: str,
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return version, True
+
+
+def _push_to_object_store(model_dir: str, base_path: str,
+                          now: Optional[float]) -> tuple[int, bool]:
+    """``push_atomically`` for a URI base path: no rename, ``saved_model.pb`` last.
+
+    The identical-bytes check compares with the latest version that holds a
+    ``saved_model.pb`` (the one a server loads); a version number is never
+    reused, even one a failed push left without ``saved_model.pb``. Two
+    pushers racing for one number on an object store are caught only by the
+    existence check before writing (no atomic create), which TFX's own
+    Pusher does not have either.
+    """
+    gfile = _gfile()
+    gfile.makedirs(base_path)
+    files = relative_files(model_dir)
+    versions = list_versions(base_path)
+    ready = [v for v in versions if has_saved_model(join(base_path, str(v)))]
+    if ready and saved_model_digest(join(base_path, str(ready[-1]))) == \
+            saved_model_digest(model_dir):
+        return ready[-1], False
+    version = max(int(now if now is not None else time.time()),
+                  (versions[-1] + 1) if versions else 0)
+    while gfile.exists(join(base_path, str(version))):
+        version += 1
+    target = join(base_path, str(version))
+    last = {name: rank for rank, name in enumerate(reversed(SAVED_MODEL_FILES), 1)}
+    written: List[str] = []
+    try:
+        _copy_files(model_dir, sorted(files, key=lambda rel: (last.get(rel, 0), rel)),
+                    target, written)
+    except BaseException:
+        for path in reversed(written):  # saved_model.pb, if written, goes first
+            try:
+                gfile.remove(path)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        raise
     return version, True

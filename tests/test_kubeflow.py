@@ -235,7 +235,8 @@ def test_kfp_target_has_no_resolver_and_vertex_keeps_it(tmp_path, dense_cpu_spec
 def test_roots_are_parameters_and_pvcs_are_mounted(tmp_path):
     spec, platform = compile_cli(
         tmp_path, "roots", "--pipeline-root", "minio://mlpipeline/v2/tfxp",
-        "--data-root", "/mnt/data/taxi", "--serving-base", "/mnt/models/dense",
+        "--data-root", "/mnt/data/taxi", "--data-kind", "folder",
+        "--serving-base", "/mnt/models/dense",
         "--pvc", "tfxp-data=/mnt/data", "--pvc", "tfxp-models=/mnt/models",
         "--train-steps", "7")
     assert spec.default_pipeline_root == "minio://mlpipeline/v2/tfxp"
