@@ -273,7 +273,8 @@ def test_model_manager_serves_and_polls_a_uri_base_path(ram, tmp_path):
 def test_model_base_path_flag_keeps_a_uri(ram):
     import argparse
 
-    from tfxp.serving.server import add_server_flags, server_from_args
+    from tfxp.serving.flags import add_server_flags
+    from tfxp.serving.main import server_from_args
 
     parser = argparse.ArgumentParser()
     add_server_flags(parser)
