@@ -114,7 +114,7 @@ def latest_run(workspace: str):
 
     Returns:
       ``(store, run_id, outputs)``: the MLMD store, the run's id and
-      ``pipeline.mlmd.run_outputs`` (``{component: {artifact type: MLMD artifact}}``).
+      ``observability.mlmd.run_outputs`` (``{component: {artifact type: MLMD artifact}}``).
     Raises:
       FileNotFoundError: no MLMD store in ``workspace``.
       LookupError: the store records no run.

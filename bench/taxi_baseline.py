@@ -3,7 +3,7 @@ on exactly the split and the features the pipeline's Dense model used.
 
 Usage: .venv/bin/python bench/taxi_baseline.py --workspace /work/ws-quality [--run RUN_ID]
 
-What it reads, from the workspace's MLMD (``pipeline/mlmd.py``):
+What it reads, from the workspace's MLMD (``observability/mlmd.py``):
 - the latest successful ``dense-pipeline`` run (or ``--run``);
 - that run's Transform output ``transformed_examples``, splits ``train`` and
   ``eval``: the exact features the Dense model was trained and evaluated on

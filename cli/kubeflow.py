@@ -4,8 +4,8 @@
   submit   creates a run of a compiled spec on a KFP API server and prints
            the run's URL
 
-``register(subparsers)`` adds both to ``tfxp`` (``pipeline.cli``). Bad input
-raises ``pipeline.cli.UsageError`` (one line, exit code 2); ``compile`` checks
+``register(subparsers)`` adds both to ``tfxp`` (``cli.main``). Bad input
+raises ``core.errors.UsageError`` (one line, exit code 2); ``compile`` checks
 every path before it builds anything (``kubeflow.runner.check_paths``) and
 leaves no spec file behind when it fails.
 """

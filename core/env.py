@@ -9,7 +9,7 @@ Import this module first in every entry point (CLI, tests, module file).
   (google-api-core's Python-version FutureWarnings, TF's C++ info logs) out of
   the user's face. ``quiet(False)`` (the CLI's ``--verbose``) shows it again,
   provided it runs before TensorFlow is imported (the CLI imports TF lazily).
-- During a pipeline run, ``pipeline.runlog`` routes third-party log records
+- During a pipeline run, ``runner.runlog`` routes third-party log records
   to the run's log file and, unless verbose, only ERRORs to the console.
 """
 import logging

@@ -22,7 +22,7 @@ Everything comes from what the run left in MLMD and its artefacts:
 Sections whose component did not run (failed run) say so instead.
 ``write_comparison`` writes one page comparing several runs (``--model all``).
 Charts are rendered with matplotlib's Agg canvas at fixed pixel sizes
-(``*_SIZE``), the page with jinja2 (``pipeline.report_html``).
+(``*_SIZE``), the page with jinja2 (``observability.report_html``).
 """
 from __future__ import annotations
 

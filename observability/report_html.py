@@ -1,6 +1,6 @@
 """jinja2 templates of the run report and the comparison page
-(``pipeline.report`` renders them with autoescaping; filters ``metric``,
-``duration`` and ``when`` come from ``pipeline.mlmd``).
+(``observability.report`` renders them with autoescaping; filters ``metric``,
+``duration`` and ``when`` come from ``observability.mlmd``).
 
 Kept as Python strings so the package ships them without package data.
 """

@@ -12,7 +12,7 @@ adds it with slice spec None = all slices). On the taxi eval split a
 (bench/results/quality.md, old and new defaults) moved per-hour AUC by up to
 0.05 while the Overall AUC moved 0.009: a per-hour bound blocks pushes on
 noise. The per-hour metrics are still computed and shown in the run report
-(``pipeline/report.py``) for a person to read.
+(``observability/report.py``) for a person to read.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def eval_config(dataset: DatasetSpec, lower_bound: Optional[float],
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                 absolute={"value": -max(max_metric_drop, _EPSILON)})))]
-    # The plots feed the run report (pipeline/report.py): the binary
+    # The plots feed the run report (observability/report.py): the binary
     # confusion matrix at 1000 thresholds gives ROC, PR and the matrix at 0.5;
     # the multi-class one the class-by-class matrix at argmax.
     if binary:

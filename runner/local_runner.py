@@ -33,7 +33,7 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
     Also writes ``<workspace>/runs/<run id>/config.json`` so the run can be
     repeated with ``run --config``, prints a start and a finish line per
     component, and logs the run to ``<workspace>/logs/<run id>.log``
-    (``pipeline.runlog``).
+    (``runner.runlog``).
 
     Raises:
       PipelineFailed: a component raised; the summary shows which.

@@ -308,7 +308,7 @@ def run_logging(log_dir: str, pipeline_name: str, *, total_components: Optional[
       pipeline_name: names the log file until ``RunLog.finish``.
       total_components: number of pipeline nodes, for the ``(i/n)`` counter.
       verbose: show third-party INFO/WARNING records and the wheel-build
-        output on the console; None means ``pipeline.env.is_verbose()``.
+        output on the console; None means ``core.env.is_verbose()``.
       progress_stream: where progress lines go; None means ``sys.stdout``
         at the time of each line.
     Yields:

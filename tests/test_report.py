@@ -1,4 +1,4 @@
-"""Run reports (pipeline/report.py) from a real small run: files, the values
+"""Run reports (observability/report.py) from a real small run: files, the values
 MLMD/TFMA/TFDV hold, PNG sizes, a headless Chromium render; the comparison
 page; ``run --config`` repeating a run and writing its report and log."""
 from __future__ import annotations

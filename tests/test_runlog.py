@@ -1,4 +1,4 @@
-"""Progress lines and the run log (pipeline/runlog.py) without a pipeline:
+"""Progress lines and the run log (runner/runlog.py) without a pipeline:
 the records LocalDagRunner emits are replayed on the ``absl`` logger."""
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from tfxp.components.tfds_builders.fashion_mnist import FashionMnistOffline
 from tfxp.components.tfds_builders.rotten_tomatoes import RottenTomatoesOffline
 
-# Project dataset name (pipeline.datasets.DATASETS) -> offline TFDS builder.
+# Project dataset name (core.datasets.DATASETS) -> offline TFDS builder.
 OFFLINE_BUILDERS: Dict[str, Type[tfds.core.GeneratorBasedBuilder]] = {
     "fashion_mnist": FashionMnistOffline,
     "rotten_tomatoes": RottenTomatoesOffline,

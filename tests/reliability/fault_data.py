@@ -1,6 +1,6 @@
 """Small real data, with and without injected faults, for the reliability tests.
 
-Everything starts from the real datasets (see ``pipeline.datasets``):
+Everything starts from the real datasets (see ``core.datasets``):
 
 - taxi rows from the CSV in the tfx wheel (``tests.taxi_rows.read_rows``);
 - fashion_mnist images from the IDX files in ``<data_dir>/fashion_mnist``;
