@@ -45,8 +45,8 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         num_classes, learning_rate, steps_per_execution: the head's, see
           ``models.common.classifier``.
     Returns:
-      A compiled ``tf_keras.Model``: float32 ``[N, H, W, C]`` pixels in [0, 1]
-      -> float32 ``[N, num_classes]`` class probabilities (softmax).
+      A compiled ``tf_keras.Model`` with ``models.cnn.build_model``'s contract
+      (pixels in, class probabilities out).
     Raises:
       ValueError: empty ``stage_filters`` or ``blocks_per_stage`` < 1.
     """

