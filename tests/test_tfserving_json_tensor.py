@@ -130,3 +130,13 @@ def test_json_from_status(case):
         assert text == ""
     else:
         assert json.loads(text) == json.loads(case.expect)
+
+
+def test_rest_json_floats_are_written_as_tf_serving_writes_them():
+    """Not a TF Serving case: the object the REST handler answers with, as
+    ``json.dumps`` (http_server) writes it, has float32 values at their
+    WriteDecimal text (<= 9 digits), not their 17-digit float64 value."""
+    outputs = {"y": np.array([0.1, 0.2, 1 / 3, 1e-8, np.nan, -np.inf], np.float32)}
+    text = json.dumps(json_tensor.predict_response(outputs, json_tensor.ROW))
+    assert text == '{"predictions": [0.1, 0.2, 0.333333343, 1e-08, NaN, -Infinity]}'
+    assert json_tensor.make_json_from_tensors(outputs, json_tensor.ROW) == text
