@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.apis import (classification_pb2, get_model_status_pb2, input_pb2,
-                                     model_pb2, predict_pb2, regression_pb2)
+                                     predict_pb2, regression_pb2)
 
 from tfxp.serving import tensors
 from tfxp.serving.errors import HTTP_STATUS, ServingError
@@ -80,15 +80,13 @@ def _base(tmp_path_factory, saved_models, kind, versions=(123,)) -> str:
 def handlers(tmp_path_factory, saved_models):
     """http_rest_api_handler_test's server core: half_plus_two version 123
     (specific policy) with label Version_Label; and the TF1-built twin."""
-    out = {}
-    for name, kind in (("tf2", "half_plus_two"), ("tf1", "tf1_half_plus_two")):
-        core = _core({handler_cases.MODEL: _base(tmp_path_factory, saved_models, kind)},
-                     policy="model_version_policy { specific { versions: 123 } }",
-                     labels={handler_cases.LABEL: handler_cases.VERSION})
-        out[name] = RestApiHandler(core)
-    yield out
-    for handler in out.values():
-        handler._core.manager.stop()
+    cores = {name: _core({handler_cases.MODEL: _base(tmp_path_factory, saved_models, kind)},
+                         policy="model_version_policy { specific { versions: 123 } }",
+                         labels={handler_cases.LABEL: handler_cases.VERSION})
+             for name, kind in (("tf2", "half_plus_two"), ("tf1", "tf1_half_plus_two"))}
+    yield {name: RestApiHandler(core) for name, core in cores.items()}
+    for core in cores.values():
+        core.manager.stop()
 
 
 def _process(handler, call):

@@ -6,7 +6,6 @@ import math
 from typing import Iterable, List
 
 import grpc
-import numpy as np
 import pytest
 from google.protobuf import text_format
 from tensorflow.core.framework import tensor_pb2
