@@ -7,6 +7,10 @@ as much as a small model's whole signature call; the server answers with
 Reading takes the same two fast paths and falls back to ``tf.make_ndarray``
 for everything else (typed ``*_val`` fields, half precision, ...). Both ends
 decode either encoding, as TF Serving's clients do.
+
+``to_typed_proto`` writes the typed ``*_val`` fields instead, as TF's
+``Tensor::AsProtoField`` does (what TF Serving's Predict answers with, and
+what json_tensor.cc fills from REST JSON).
 """
 from __future__ import annotations
 
@@ -48,6 +52,59 @@ def to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     else:
         proto.dtype = _FAST_ENUM[array.dtype]
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    return proto
+
+
+# Tensor::AsProtoField: the repeated field each dtype's values go to.
+_TYPED_FIELD = {types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val",
+                types_pb2.DT_INT32: "int_val", types_pb2.DT_INT16: "int_val",
+                types_pb2.DT_INT8: "int_val", types_pb2.DT_UINT8: "int_val",
+                types_pb2.DT_UINT16: "int_val", types_pb2.DT_INT64: "int64_val",
+                types_pb2.DT_UINT32: "uint32_val", types_pb2.DT_UINT64: "uint64_val",
+                types_pb2.DT_BOOL: "bool_val", types_pb2.DT_HALF: "half_val",
+                types_pb2.DT_BFLOAT16: "half_val", types_pb2.DT_COMPLEX64: "scomplex_val",
+                types_pb2.DT_COMPLEX128: "dcomplex_val", types_pb2.DT_STRING: "string_val"}
+
+
+def typed_field(dtype: int) -> str:
+    """The ``TensorProto`` repeated field ``Tensor::AsProtoField`` fills for
+    ``dtype`` (``float_val`` for DT_FLOAT, ``int_val`` for DT_INT32, ...)."""
+    return _TYPED_FIELD[dtype]
+
+
+def to_typed_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """ndarray -> TensorProto with its values in the typed ``*_val`` field
+    (``Tensor::AsProtoField``): ``float_val`` for float32, ``int_val`` for
+    int32/int16/int8/uint8/uint16, ``int64_val``, ``bool_val``,
+    ``string_val``, ``half_val`` (the bits of float16/bfloat16 values),
+    ``scomplex_val``/``dcomplex_val`` (real, imaginary pairs), ...
+
+    Raises:
+      TypeError/ValueError: a dtype without a typed field, or an object array
+        holding something other than bytes or str.
+    """
+    array = np.asarray(array)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    dtype = types_pb2.DT_STRING if is_string(array) else \
+        tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+    field = _TYPED_FIELD.get(dtype)
+    if field is None:
+        raise TypeError(f"no typed TensorProto field for {array.dtype}")
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape]))
+    flat = array.reshape(-1)
+    if dtype == types_pb2.DT_STRING:
+        values = [_string_value(v, i) for i, v in enumerate(flat.tolist())]
+    elif dtype == types_pb2.DT_HALF:
+        values = flat.view(np.uint16).tolist()
+    elif dtype == types_pb2.DT_BFLOAT16:
+        values = flat.view(np.uint16).tolist()
+    elif dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        values = np.stack([flat.real, flat.imag], axis=-1).reshape(-1).tolist()
+    else:
+        values = flat.tolist()
+    getattr(proto, field).extend(values)
     return proto
 
 
