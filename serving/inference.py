@@ -64,7 +64,11 @@ def _response_spec(out: model_pb2.ModelSpec, name: str, signature: Optional[str]
         out.version.value = version
 
 
-def _shape_compatible(shape: Tuple[int, ...], proto) -> bool:
+def _shape_compatible(shape: Tuple[int, ...], info) -> bool:
+    """``shape`` fits TensorInfo ``info``'s shape; no recorded shape fits all."""
+    if not info.HasField("tensor_shape"):
+        return True
+    proto = info.tensor_shape
     if proto.unknown_rank:
         return True
     if len(shape) != len(proto.dim):
@@ -72,8 +76,9 @@ def _shape_compatible(shape: Tuple[int, ...], proto) -> bool:
     return all(d.size < 0 or d.size == s for d, s in zip(proto.dim, shape))
 
 
-def _shape_text(proto) -> str:
-    if proto.unknown_rank:
+def _shape_text(info) -> str:
+    proto = info.tensor_shape
+    if proto.unknown_rank or not info.HasField("tensor_shape"):
         return "<unknown>"
     return "[" + ",".join("?" if d.size < 0 else str(d.size) for d in proto.dim) + "]"
 
@@ -249,10 +254,10 @@ class InferenceCore:
                 raise invalid_argument(f"Expects arg[{index}] ({alias}) to be "
                                        f"{_dtype_name(info.dtype)} but {_dtype_name(got)} "
                                        f"is provided")
-            if not _shape_compatible(value.shape, info.tensor_shape):
+            if not servable.runs_in_session and not _shape_compatible(value.shape, info):
                 raise invalid_argument(f"input {alias} has shape {list(value.shape)}, which "
                                        f"is not compatible with the signature's shape "
-                                       f"{_shape_text(info.tensor_shape)}")
+                                       f"{_shape_text(info)}")
         seen = set()
         for alias in output_filter:
             if alias not in sigdef.outputs:

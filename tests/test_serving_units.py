@@ -593,3 +593,68 @@ def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
     np.testing.assert_array_equal(tensors.to_ndarray(tensors.to_proto(big_endian)), [0, 1, 2])
     out = tensors.to_ndarray(tensors.to_proto(np.arange(3, dtype=np.float32)))
     out[0] = 7.0  # writable, as tf.make_ndarray's
+
+
+# ------------------------------------------------------------------ conformance details
+
+
+
+def test_tf1_savedmodel_without_recorded_shapes_is_served(tmp_path):
+    """A TF1-style SavedModel like TF Serving's saved_model_half_plus_three:
+    ``tf.saved_model.load`` cannot load it; the server runs it in a Session
+    and answers like TF Serving, whatever the batch's shape."""
+    from tensorflow.python.tools import saved_model_utils
+
+    from tests.serving_tf1 import CLASSIFY, REGRESS, half_plus_three, write_half_plus_three
+
+    export = write_half_plus_three(str(tmp_path / "h3" / "123"))
+    with pytest.raises(ValueError, match="Shapes must be equal rank"):
+        tf.saved_model.load(export)
+    with serve(single_model_config("h3", str(tmp_path / "h3"))) as server, \
+            ServingClient(server.grpc_target) as client:
+        assert [(s.version, s.state) for s in client.get_model_status("h3")] == [
+            (123, "AVAILABLE")]
+        for x in ([1.0, 2.0, 5.0], [[1.0], [2.0]], [[[7.0]]]):  # any shape
+            x = np.array(x, np.float32)
+            np.testing.assert_allclose(client.predict("h3", {"x": x})["y"], 0.5 * x + 3)
+        examples = [{"x": 1.0}, {"x": 2.0}]
+        np.testing.assert_allclose(client.regress("h3", examples, signature=REGRESS).values,
+                                   half_plus_three([1.0, 2.0]))
+        np.testing.assert_allclose(client.classify("h3", examples, signature=CLASSIFY).scores,
+                                   [[3.5], [4.0]])
+        with pytest.raises(InvalidArgumentError, match="Feature: x"):
+            client.regress("h3", [{"y": 1.0}], signature=REGRESS)
+        expected = dict(saved_model_utils.get_meta_graph_def(export, "serve").signature_def)
+        assert client.get_model_metadata("h3").signature_defs == expected
+        rest = RestClient(server.rest_url)
+        np.testing.assert_allclose(rest.regress("h3", examples, signature=REGRESS).values,
+                                   half_plus_three([1.0, 2.0]))
+
+
+def test_a_failed_load_reports_the_load_errors_code(tmp_path, toy_versions):
+    """GetModelStatus gives the load error's own code (here TensorFlow's
+    NOT_FOUND for missing variables), not UNKNOWN."""
+    from tfxp.serving.errors import error_from_exception
+
+    base = make_base(tmp_path, toy_versions, [1])
+    shutil.rmtree(os.path.join(base, "1", "variables"))
+    with serve(single_model_config("toy", base)) as server, \
+            ServingClient(server.grpc_target) as client:
+        [state] = client.get_model_status("toy")
+    assert (state.state, state.error_code) == ("END", grpc.StatusCode.NOT_FOUND)
+    assert "variables" in state.error_message
+    try:
+        try:
+            raise tf.errors.InvalidArgumentError(None, None, "Shape must be rank 1")
+        except tf.errors.OpError:
+            raise ValueError("re-raised by TF's Python layer")
+    except ValueError as err:
+        chained = error_from_exception(err)
+    assert (chained.code, chained.message) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                               "Shape must be rank 1")
+    for err, code in [(ValueError("v"), grpc.StatusCode.INVALID_ARGUMENT),
+                      (FileNotFoundError("f"), grpc.StatusCode.NOT_FOUND),
+                      (PermissionError("p"), grpc.StatusCode.PERMISSION_DENIED),
+                      (RuntimeError("r"), grpc.StatusCode.UNKNOWN),
+                      (NotFoundError(grpc.StatusCode.NOT_FOUND, "n"), grpc.StatusCode.NOT_FOUND)]:
+        assert error_from_exception(err).code == code
