@@ -15,13 +15,24 @@ to:
 - MultiInference: servables/tensorflow/multi_inference.cc and
   multi_inference_helper.cc;
 - GetModelMetadata: servables/tensorflow/get_model_metadata_impl.cc;
-- GetModelStatus: model_servers/get_model_status_impl.cc;
+- GetModelStatus: model_servers/get_model_status_impl.cc, versions newest
+  first as core/servable_state_monitor.h orders them (``std::greater``);
 - HandleReloadConfigRequest: model_servers/model_service_impl.cc and
-  server_core.cc (through ``serving.manager``).
+  server_core.cc (through ``serving.manager``); one ``metric`` entry per
+  requested ``metric_names`` item, with the value's increase over the reload
+  (``RecordMetricsIncrease``).
+
+Predict answers with the typed ``TensorProto`` fields (``float_val``, ...;
+predict_util.cc ``kAsProtoField``), through ``serving.tensors.to_proto_field``.
+Input shapes are checked against the SignatureDef before the call (a
+mismatch is INVALID_ARGUMENT, as the TF2 function runtime reports it); a
+TensorInfo that records no shape (TF1 exporters wrote none) accepts any, and
+servables run in a TF1 Session (``serving.session_model``) leave shapes to
+the Session, as predict_util.cc does.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
@@ -189,10 +200,18 @@ class InferenceCore:
 
     Every method takes and returns tensorflow_serving.apis messages and raises
     ``ServingError`` with TF Serving's code and message.
+
+    Args:
+      manager: the models.
+      metric_value: the current int64 value of a monitoring metric by name,
+        for ReloadConfig's ``metric_names``; unknown names are 0, as in TF
+        Serving. Without a metrics registry every value is 0.
     """
 
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager,
+                 metric_value: Optional[Callable[[str], int]] = None):
         self.manager = manager
+        self.metric_value = metric_value or (lambda name: 0)
 
     # --- Predict (predict_util.cc) ---
 
@@ -207,7 +226,7 @@ class InferenceCore:
         response = predict_pb2.PredictResponse()
         _response_spec(response.model_spec, spec.name, signature, servable.version)
         for alias, value in outputs.items():
-            response.outputs[alias].CopyFrom(tensors.to_proto(value))
+            response.outputs[alias].CopyFrom(tensors.to_proto_field(value))
         return response
 
     @staticmethod
@@ -377,7 +396,7 @@ class InferenceCore:
                          ) -> get_model_status_pb2.GetModelStatusResponse:
         spec = _require_spec(request)
         response = get_model_status_pb2.GetModelStatusResponse()
-        for state in self.manager.status(spec):
+        for state in sorted(self.manager.status(spec), key=lambda s: s.version, reverse=True):
             out = response.model_version_status.add()
             out.version = state.version
             out.state = _STATE_ENUM[state.state]
@@ -389,5 +408,15 @@ class InferenceCore:
 
     def reload_config(self, request: model_management_pb2.ReloadConfigRequest
                       ) -> model_management_pb2.ReloadConfigResponse:
+        """model_service_impl.cc HandleReloadConfigRequest: reloads, then
+        reports each of ``metric_names`` with its increase over the reload;
+        ``status`` is set (OK) on success, a failure is the RPC's status."""
+        names = list(dict.fromkeys(request.metric_names))
+        before = {name: self.metric_value(name) for name in names}
         self.manager.reload_config(request.config)
-        return model_management_pb2.ReloadConfigResponse()
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.SetInParent()
+        for name in names:
+            response.metric.add(name=name,
+                                int64_value_increase=self.metric_value(name) - before[name])
+        return response

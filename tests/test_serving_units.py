@@ -115,7 +115,8 @@ def test_all_and_specific_policies_serve_the_chosen_versions(tmp_path, toy_versi
         for version in (1, 2, 3):
             out = client.predict("all", {"x": X, "tag": TAGS}, version=version)
             np.testing.assert_allclose(out["y"], version * X.sum(axis=1), rtol=1e-6)
-        assert [s.version for s in client.get_model_status("some")] == [1, 3]
+        # Newest first, as TF Serving lists them (servable_state_monitor.h).
+        assert [s.version for s in client.get_model_status("some")] == [3, 1]
         assert client.predict("some", {"x": X, "tag": TAGS}).model_version == 3
 
 
@@ -597,6 +598,65 @@ def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
 
 # ------------------------------------------------------------------ conformance details
 
+
+
+def test_predict_answers_in_typed_fields_as_tf_serving_does(tmp_path, toy_versions):
+    """predict_util.cc kAsProtoField: ``float_val``, ``int_val``, ``string_val``
+    rather than ``tensor_content``; TF's own reader agrees."""
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    base = make_base(tmp_path, toy_versions, [2])
+    with serve(single_model_config("toy", base)) as server:
+        channel = grpc.insecure_channel(server.grpc_target)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "toy"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(X))
+        request.inputs["tag"].CopyFrom(tf.make_tensor_proto(TAGS))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            request, timeout=30)
+        channel.close()
+    y, tag_len, tag_bytes = (response.outputs[k] for k in ("y", "tag_len", "tag_bytes"))
+    assert not any(t.tensor_content for t in (y, tag_len, tag_bytes))
+    np.testing.assert_allclose(list(y.float_val), 2 * X.sum(axis=1), rtol=1e-6)
+    assert list(tag_len.int_val) == [len(t) for t in TAGS]
+    assert list(tag_bytes.string_val) == TAGS.tolist()
+    np.testing.assert_allclose(tf.make_ndarray(y), 2 * X.sum(axis=1), rtol=1e-6)
+
+
+def test_tensor_readers_take_typed_fields_and_tensor_content_alike():
+    """Both encodings are legal and both are read (client, infra validator and
+    bench read through ``serving.tensors``), including TensorFlow's rules for
+    short typed fields: the last value repeats, none means zeros."""
+    from tensorflow.core.framework import tensor_pb2
+
+    from tfxp.serving import tensors
+
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], np.int64),
+              np.array([[True], [False]]), np.array([b"\xff", b"ok"], dtype=object),
+              np.array(3.5, np.float64), np.zeros((0, 4), np.int32),
+              np.array([1.5, -2], np.float16), np.array([1 + 2j], np.complex64),
+              np.array([200, 7], np.uint8), np.array([2 ** 64 - 1], np.uint64),
+              np.random.default_rng(0).random(10_000).astype(np.float32)]  # packed read
+    for array in arrays:
+        typed, dense = tensors.to_proto_field(array), tensors.to_proto(array)
+        assert not typed.tensor_content
+        for proto in (typed, dense, tf.make_tensor_proto(array)):
+            out = tensors.to_ndarray(proto)
+            assert out.dtype == array.dtype and out.shape == array.shape
+            np.testing.assert_array_equal(out, array)
+            assert out.flags.writeable
+        np.testing.assert_array_equal(tf.make_ndarray(typed), array)
+    short = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0, 2.0])
+    short.tensor_shape.dim.add(size=4)
+    np.testing.assert_array_equal(tensors.to_ndarray(short), [1.0, 2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(tensors.to_ndarray(short), tf.make_ndarray(short))
+    empty = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT64)
+    empty.tensor_shape.dim.add(size=3)
+    np.testing.assert_array_equal(tensors.to_ndarray(empty), [0, 0, 0])
+    too_many = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0, 2.0, 3.0])
+    too_many.tensor_shape.dim.add(size=2)
+    with pytest.raises(ValueError, match="3 values for shape"):
+        tensors.to_ndarray(too_many)
 
 
 def test_tf1_savedmodel_without_recorded_shapes_is_served(tmp_path):
