@@ -659,6 +659,22 @@ def test_tensor_readers_take_typed_fields_and_tensor_content_alike():
         tensors.to_ndarray(too_many)
 
 
+def test_client_builds_inputs_in_the_signature_dtypes(tmp_path, toy_versions):
+    """Plain Python floats and ints reach a float32 input as float32 (TF
+    Serving's clients: ``tf.make_tensor_proto(values, dtype)``); a value that
+    cannot be cast within its kind still gets the server's INVALID_ARGUMENT."""
+    base = make_base(tmp_path, toy_versions, [2])
+    with serve(single_model_config("toy", base)) as server, \
+            ServingClient(server.grpc_target) as client:
+        for x in (X.tolist(), X.astype(np.float64), [[1, 2, 3], [0, -1, 0], [4, 0, 1]]):
+            out = client.predict("toy", {"x": x, "tag": ["a", "b", "c"]})
+            np.testing.assert_allclose(out["y"], 2 * np.sum(x, axis=1), rtol=1e-6)
+        with pytest.raises(InvalidArgumentError, match="to be float32 but string"):
+            client.predict("toy", {"x": [["a", "b", "c"]], "tag": ["a"]})
+        with pytest.raises(InvalidArgumentError, match="to be string but"):
+            client.predict("toy", {"x": X, "tag": [1.0, 2.0, 3.0]})
+
+
 def test_tf1_savedmodel_without_recorded_shapes_is_served(tmp_path):
     """A TF1-style SavedModel like TF Serving's saved_model_half_plus_three:
     ``tf.saved_model.load`` cannot load it; the server runs it in a Session
