@@ -18,7 +18,8 @@ DEFAULT_REST_PORT = 8501
 DEFAULT_POLL_SECONDS = 1.0
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_GRPC_THREADS = 16
-DEFAULT_REST_THREADS = 8
+DEFAULT_REST_THREADS = 8              # TF Serving: 4 x CPUs; here the machines' 2 cores
+DEFAULT_REST_TIMEOUT_MS = 30000       # main.cc --rest_api_timeout_in_ms
 
 # BatchingParameters defaults (``serving.batching.BatchingOptions``).
 DEFAULT_MAX_BATCH_SIZE = 1000         # TF Serving's default
@@ -63,6 +64,12 @@ def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool =
                         help="gRPC request threads")
     parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_REST_THREADS,
                         help="REST request threads")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=DEFAULT_REST_TIMEOUT_MS,
+                        help="REST: deadline of a request, and how long a connection may "
+                             "stay idle or take to send a request")
+    parser.add_argument("--rest_api_enable_cors_support", type=_flag_bool, nargs="?",
+                        const=True, default=False,
+                        help="REST: CORS headers on every response")
     parser.add_argument("--grpc_channel_arguments", default="",
                         help="extra gRPC server options: key=value,key=value")
     parser.add_argument("--saved_model_tags", default=",".join(SERVING_TAGS),

@@ -89,6 +89,8 @@ def server_from_args(args: argparse.Namespace,
             poll_seconds=args.file_system_poll_wait_seconds,
             max_request_bytes=args.max_request_bytes,
             grpc_threads=args.grpc_max_threads, rest_threads=args.rest_api_num_threads,
+            rest_timeout_s=args.rest_api_timeout_in_ms / 1000.0,
+            rest_cors=args.rest_api_enable_cors_support,
             batching=batching,
             tags=tuple(t for t in args.saved_model_tags.split(",") if t),
             allow_version_labels_for_unavailable_models=(
