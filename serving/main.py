@@ -28,9 +28,11 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfxp.serving import server as server_lib
 from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
-from tfxp.serving.flags import add_server_flags
+from tfxp.serving.flags import add_server_flags, not_implemented_given
 from tfxp.serving.manager import parse_config, single_model_config
 from tfxp.serving.server import ModelServer, run_until_signal
+
+log = logging.getLogger(__name__)
 
 
 def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
@@ -50,6 +52,17 @@ def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
     return args
 
 
+def version_text() -> str:
+    """What ``--version`` prints (main.cc: the ModelServer and TensorFlow versions)."""
+    import importlib.metadata
+
+    import tensorflow as tf
+
+    api = importlib.metadata.version("tensorflow-serving-api")
+    return (f"TensorFlow ModelServer: tfx-pipelines local server, TF Serving {api} protocol\n"
+            f"TensorFlow Library: {tf.__version__}")
+
+
 def server_from_args(args: argparse.Namespace,
                      config: Optional[model_server_config_pb2.ModelServerConfig] = None
                      ) -> ModelServer:
@@ -57,9 +70,17 @@ def server_from_args(args: argparse.Namespace,
 
     ``config`` is used when no ``--model_config_file`` is given.
 
+    Each ``serving.flags.ACCEPTED_NOT_IMPLEMENTED`` flag given is logged
+    once, as accepted but not implemented.
+
     Raises:
       ValueError: no models, unreadable files or bad flag values.
     """
+    for name in not_implemented_given(args):
+        log.warning("--%s is accepted but not implemented by this server; ignored", name)
+    if args.rest_api_timeout_in_ms <= 0:
+        raise ValueError(f"--rest_api_timeout_in_ms must be > 0, got "
+                         f"{args.rest_api_timeout_in_ms}")
     if args.model_config_file:
         try:
             with open(args.model_config_file) as f:
@@ -107,6 +128,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      description=server_lib.__doc__.split("\n")[0])
     add_server_flags(parser)
     args = parser.parse_args(argv)
+    if args.version:
+        print(version_text())
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         server = server_from_args(args)

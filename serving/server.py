@@ -49,10 +49,13 @@ Deliberate differences from ``tensorflow_model_server``, all on the safe side:
   code; ``--grpc_channel_arguments`` can still override gRPC's options;
 - model names must be ``[A-Za-z0-9_][A-Za-z0-9_.-]*``; request data is never
   turned into a file path;
-- signature functions run as TF2 concrete functions of the loaded SavedModel
-  (``tf.saved_model.load``), not in a TF1 session; input dtypes and shapes are
-  checked against the SignatureDef first, so mismatches are INVALID_ARGUMENT
-  as in TF Serving;
+- a TF2 SavedModel's signatures run as concrete functions of the loaded
+  SavedModel (``tf.saved_model.load``), not in a Session; input dtypes and
+  shapes are checked against the SignatureDef first, so mismatches are
+  INVALID_ARGUMENT as in TF Serving. TF1 SavedModels (no object graph) run
+  in a Session, as TF Serving runs every model (``serving.session_model``);
+- ``tensorflow_model_server`` flags without an equivalent here are accepted
+  and logged as not implemented (``serving.flags.ACCEPTED_NOT_IMPLEMENTED``);
 - ``__saved_model_init_op`` and other signatures without a callable function
   are listed by GetModelMetadata but cannot be run;
 - nothing is ever unpickled; SavedModels are read as protobuf and TF graphs.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import shutil
 import socket
@@ -598,8 +599,6 @@ def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
 
 # ------------------------------------------------------------------ conformance details
 
-
-
 def test_predict_answers_in_typed_fields_as_tf_serving_does(tmp_path, toy_versions):
     """predict_util.cc kAsProtoField: ``float_val``, ``int_val``, ``string_val``
     rather than ``tensor_content``; TF's own reader agrees."""
@@ -734,3 +733,46 @@ def test_a_failed_load_reports_the_load_errors_code(tmp_path, toy_versions):
                       (RuntimeError("r"), grpc.StatusCode.UNKNOWN),
                       (NotFoundError(grpc.StatusCode.NOT_FOUND, "n"), grpc.StatusCode.NOT_FOUND)]:
         assert error_from_exception(err).code == code
+
+
+def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions, caplog):
+    """tensorflow_model_server's flags (model_servers/main.cc) all parse; the
+    ones implemented here take effect, each of the others is logged once as
+    accepted but not implemented."""
+    import argparse
+
+    from tfxp.serving.flags import ACCEPTED_NOT_IMPLEMENTED, add_server_flags
+    from tfxp.serving.main import main, server_from_args
+
+    base = make_base(tmp_path, toy_versions, [1])
+    rest_port = free_port()
+    not_implemented = ["--monitoring_config_file=/etc/tfs/monitoring.config",
+                       "--enable_grpc_healthcheck_service=true", "--enable_model_warmup",
+                       "--max_num_load_retries=5", "--load_retry_interval_micros=60000000",
+                       "--tensorflow_intra_op_parallelism=2", "--ssl_config_file=",
+                       "--per_process_gpu_memory_fraction=0.5", "--mixed_precision=bfloat16"]
+    argv = [f"--port={free_port()}", f"--rest_api_port={rest_port}", "--model_name=toy",
+            f"--model_base_path={base}", "--rest_api_num_threads=4",
+            "--rest_api_timeout_in_ms=5000", "--rest_api_enable_cors_support=true",
+            "--file_system_poll_wait_seconds=0", "--enable_batching=false",
+            "--grpc_channel_arguments=grpc.max_connection_age_ms=60000",
+            *not_implemented]
+    parser = argparse.ArgumentParser()
+    add_server_flags(parser)
+    caplog.set_level(logging.WARNING, logger="tfxp.serving.main")
+    server = server_from_args(parser.parse_args(argv))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(not_implemented)
+    for flag in not_implemented:
+        name = flag[2:].split("=")[0]
+        assert name in ACCEPTED_NOT_IMPLEMENTED
+        assert [line for line in lines if line.startswith(f"--{name} ")] == [
+            f"--{name} is accepted but not implemented by this server; ignored"]
+    with server:
+        request = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/models/toy")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+    for name, kind in ACCEPTED_NOT_IMPLEMENTED.items():  # every one parses
+        value = "true" if kind is bool else "1"
+        assert getattr(parser.parse_args([f"--{name}={value}"]), name) is not None
+    assert main(["--version"]) == 0
