@@ -75,9 +75,12 @@ def register(subparsers) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from tfxp.serving.deploy.generate import find_models, models_config
-    from tfxp.serving.main import server_from_args
+    from tfxp.serving.main import server_from_args, version_text
     from tfxp.serving.server import run_until_signal
 
+    if args.version:
+        print(version_text())
+        return 0
     config = None
     if not args.model_config_file:
         try:

@@ -7,7 +7,8 @@
   ``grpc_service`` (prediction_service_impl.cc, model_service_impl.cc),
   ``rest`` (http_rest_api_handler.cc), ``http_server`` (http_server.cc),
   ``flags`` and ``main`` (main.cc: ``python -m tfxp.serving.main``); below
-  them ``manager``, ``batching``, ``json_tensor``, ``tensors``, ``errors``;
+  them ``manager`` (with ``session_model`` for TF1 SavedModels),
+  ``batching``, ``json_tensor``, ``tensors``, ``errors``;
 - ``client``: gRPC and REST clients (real TF Serving or ours);
 - ``deploy``: models.config, Kubernetes and Docker files for real TF Serving.
 

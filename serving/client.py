@@ -9,7 +9,17 @@ a deadline on every call. Tensors are converted by ``serving.tensors`` (the
 server's converters: ``tensor_content`` / ``string_val`` built directly, with
 ``tf.make_tensor_proto`` / ``tf.make_ndarray`` as the fallback), because the
 TF functions cost 0.1-1 ms a tensor in Python, as much as a small model's
-whole signature call.
+whole signature call. Responses are read in either legal encoding, typed
+fields (``float_val``, ...: what TF Serving's Predict answers) or
+``tensor_content``.
+
+Inputs are built in the dtype the signature declares, as TF Serving's
+clients do with ``tf.make_tensor_proto(values, dtype)``: ``ServingClient``
+reads the signature's input dtypes from GetModelMetadata once per (model,
+version or label, signature) and casts numbers within their kind (float64
+-> float32, int64 -> int32, ints -> floats), so plain Python floats reach a
+float32 input as float32. A value that cannot be cast within its kind is
+sent as it is, and the server's INVALID_ARGUMENT stands.
 
 Errors are raised as ``serving.errors.ServingError`` subclasses that keep the
 ``grpc.StatusCode`` (``NotFoundError``, ``InvalidArgumentError``, ...).
@@ -181,6 +191,17 @@ def _as_array(value: Any) -> np.ndarray:
     return np.array(value, dtype=object) if array.dtype.kind in "SU" else array
 
 
+def _numpy_dtype(dtype: Optional[int]) -> Optional[np.dtype]:
+    """A numeric DataType enum -> its numpy dtype; None for strings, unknown
+    or unset."""
+    if not dtype or dtype == types_pb2.DT_STRING:
+        return None
+    try:
+        return np.dtype(tf.dtypes.as_dtype(dtype).as_numpy_dtype)
+    except (TypeError, ValueError):
+        return None
+
+
 def _model_spec(model: str, signature: Optional[str], version: Optional[int],
                 label: Optional[str]) -> model_pb2.ModelSpec:
     if version is not None and label is not None:
@@ -261,6 +282,8 @@ class ServingClient:
             *channel_options])
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._input_dtypes: Dict[tuple, Dict[str, int]] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._channel.close()
@@ -286,9 +309,11 @@ class ServingClient:
         """Predict RPC.
 
         Args:
-          inputs: ``{alias: array-like}`` (numpy arrays, lists, str/bytes), or
-            a sequence of examples (serialized bytes, ``tf.train.Example`` or
-            feature dicts) sent as the string tensor ``inputs`` [N].
+          inputs: ``{alias: array-like}`` (numpy arrays, lists, str/bytes),
+            numbers cast to the signature's declared dtypes within their kind
+            (see the module doc), or a sequence of examples (serialized
+            bytes, ``tf.train.Example`` or feature dicts) sent as the string
+            tensor ``inputs`` [N].
           signature: signature key; None means ``serving_default``.
           version / label: a specific version or version label; neither means
             the latest.
@@ -305,15 +330,62 @@ class ServingClient:
         if _is_examples(inputs):
             request.inputs[EXAMPLES_INPUT].CopyFrom(tensors.to_proto(
                 np.array(serialize_examples(inputs) or [], dtype=object)))
+            cast = False
         else:
-            for alias, value in inputs.items():
-                request.inputs[alias].CopyFrom(tensors.to_proto(_as_array(value)))
-        response = self._call(self._prediction.Predict, request, timeout)
+            arrays = {alias: _as_array(value) for alias, value in inputs.items()}
+            key = (model, version, label, signature or DEFAULT_SIGNATURE)
+            arrays, cast = self._in_declared_dtypes(key, arrays, timeout)
+            for alias, array in arrays.items():
+                request.inputs[alias].CopyFrom(tensors.to_proto(array))
+        try:
+            response = self._call(self._prediction.Predict, request, timeout)
+        except ServingError as err:
+            if cast and err.code == grpc.StatusCode.INVALID_ARGUMENT:
+                with self._lock:  # the model may have changed: read its dtypes again
+                    self._input_dtypes.pop(key, None)
+            raise
         result = PredictResult({k: tensors.to_ndarray(v) for k, v in response.outputs.items()})
         result.model_version = (response.model_spec.version.value
                                 if response.model_spec.HasField("version") else None)
         result.signature_name = response.model_spec.signature_name or None
         return result
+
+    def _in_declared_dtypes(self, key: tuple, arrays: Dict[str, np.ndarray],
+                            timeout: Optional[float]) -> Tuple[Dict[str, np.ndarray], bool]:
+        """``arrays`` cast to the signature's declared input dtypes, where the
+        cast stays within the kind; -> (arrays, whether any was cast).
+
+        Text needs no dtype, so only numeric inputs look the dtypes up
+        (GetModelMetadata, cached per ``key``). If the lookup fails with
+        anything but UNAVAILABLE/DEADLINE_EXCEEDED, the arrays go as they are
+        and Predict reports the problem.
+        """
+        if all(tensors.is_string(a) for a in arrays.values()):
+            return arrays, False
+        with self._lock:
+            dtypes = self._input_dtypes.get(key)
+        if dtypes is None:
+            model, version, label, signature = key
+            try:
+                meta = self.get_model_metadata(model, version=version, label=label,
+                                               timeout=timeout)
+            except ServingError as err:
+                if err.code in (grpc.StatusCode.UNAVAILABLE,
+                                grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                return arrays, False
+            sigdef = meta.signature_defs.get(signature)
+            dtypes = {k: v.dtype for k, v in sigdef.inputs.items()} if sigdef else {}
+            with self._lock:
+                self._input_dtypes[key] = dtypes
+        out, cast = {}, False
+        for alias, array in arrays.items():
+            target = _numpy_dtype(dtypes.get(alias))
+            if (target is not None and not tensors.is_string(array) and array.dtype != target
+                    and np.can_cast(array.dtype, target, casting="same_kind")):
+                array, cast = array.astype(target), True
+            out[alias] = array
+        return out, cast
 
     @staticmethod
     def _input(examples: Sequence[ExampleLike],
@@ -608,7 +680,7 @@ class RestClient:
         """``POST .../MODEL:classify``."""
         answer = self._request("POST", self._path(model, version, label) + ":classify",
                                self._examples_body(examples, signature, context), timeout)
-        rows = answer["result"]
+        rows = _results(answer)
         width = max((len(r) for r in rows), default=0)
         labels = np.full((len(rows), width), "", dtype=object)
         scores = np.full((len(rows), width), np.nan, dtype=np.float32)
@@ -624,7 +696,7 @@ class RestClient:
         """``POST .../MODEL:regress``."""
         answer = self._request("POST", self._path(model, version, label) + ":regress",
                                self._examples_body(examples, signature, context), timeout)
-        return RegressResult(np.array(answer["result"], dtype=np.float32))
+        return RegressResult(np.array(_results(answer), dtype=np.float32))
 
     def get_model_metadata(self, model: str, *, version: Optional[int] = None,
                            label: Optional[str] = None,
@@ -646,6 +718,13 @@ class RestClient:
         answer = self._request("GET", self._path(model, version, label), timeout=timeout)
         response = json_format.ParseDict(answer, get_model_status_pb2.GetModelStatusResponse())
         return [_version_status(s) for s in response.model_version_status]
+
+
+def _results(answer: Dict[str, Any]) -> List[Any]:
+    """The classify/regress answer: ``"results"`` (json_tensor.cc
+    kClassifyRegressResponseKey); ``"result"`` is read too, as this project's
+    server answered before it followed TF Serving."""
+    return answer["results"] if "results" in answer else answer["result"]
 
 
 def _example_json(example: ExampleLike) -> Dict[str, Any]:

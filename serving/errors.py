@@ -122,6 +122,36 @@ def make_error(code: grpc.StatusCode, message: str,
     return _TYPED.get(code, ServingError)(code, message, http_status)
 
 
+def error_from_exception(err: BaseException) -> ServingError:
+    """The status an exception amounts to, as TensorFlow's C++ ``Status`` would
+    carry it (what a failed load reports in GetModelStatus).
+
+    ``ServingError`` stays itself; a ``tf.errors.OpError`` anywhere in the
+    exception's cause/context chain gives its code and message (TF's Python
+    re-raises C++ errors, e.g. graph-import ``InvalidArgument``, as
+    ``ValueError``); otherwise ``ValueError``/``TypeError`` read as
+    INVALID_ARGUMENT, ``FileNotFoundError`` NOT_FOUND, ``PermissionError``
+    PERMISSION_DENIED, ``MemoryError`` RESOURCE_EXHAUSTED, and the rest
+    UNKNOWN.
+    """
+    if isinstance(err, ServingError):
+        return err
+    seen, current = set(), err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        number = getattr(current, "error_code", None)
+        if isinstance(number, int) and isinstance(getattr(current, "message", None), str):
+            return make_error(code_from_number(number), current.message)
+        current = current.__cause__ or current.__context__
+    for kinds, code in ((FileNotFoundError, grpc.StatusCode.NOT_FOUND),
+                        (PermissionError, grpc.StatusCode.PERMISSION_DENIED),
+                        (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+                        ((ValueError, TypeError), grpc.StatusCode.INVALID_ARGUMENT)):
+        if isinstance(err, kinds):
+            return make_error(code, f"{type(err).__name__}: {err}")
+    return make_error(grpc.StatusCode.UNKNOWN, f"{type(err).__name__}: {err}")
+
+
 def not_found(message: str) -> ServingError:
     return make_error(grpc.StatusCode.NOT_FOUND, message)
 

@@ -1,14 +1,19 @@
 """The model server's command-line flags and their defaults, and nothing else.
 
 The flags are ``tensorflow_model_server``'s (model_servers/main.cc), plus
-ours (``--host``, ``--max_request_bytes`` and the batching knobs). This
-module imports only the standard library and ``core.signatures``, so that
-``tfxp --help`` and ``tfxp serve --help`` build their parsers without loading
-TensorFlow or gRPC; ``serving.main`` turns parsed flags into a server.
+ours (``--host``, ``--max_request_bytes`` and the batching knobs). Every
+flag main.cc defines is taken, so that a command line copied from a real
+deployment starts this server: the ones without an equivalent here
+(``ACCEPTED_NOT_IMPLEMENTED``) are parsed with their type, and each one given
+is logged once as accepted but not implemented (``not_implemented_given``).
+This module imports only the standard library and ``core.signatures``, so
+that ``tfxp --help`` and ``tfxp serve --help`` build their parsers without
+loading TensorFlow or gRPC; ``serving.main`` turns parsed flags into a server.
 """
 from __future__ import annotations
 
 import argparse
+from typing import List
 
 from tfxp.core.signatures import SERVING_TAGS
 
@@ -18,7 +23,8 @@ DEFAULT_REST_PORT = 8501
 DEFAULT_POLL_SECONDS = 1.0
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_GRPC_THREADS = 16
-DEFAULT_REST_THREADS = 8
+DEFAULT_REST_THREADS = 8              # TF Serving: 4 x CPUs; here the machines' 2 cores
+DEFAULT_REST_TIMEOUT_MS = 30000       # main.cc --rest_api_timeout_in_ms
 
 # BatchingParameters defaults (``serving.batching.BatchingOptions``).
 DEFAULT_MAX_BATCH_SIZE = 1000         # TF Serving's default
@@ -34,6 +40,47 @@ def _flag_bool(text: str) -> bool:
     if value in ("0", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# main.cc flags with no equivalent here: accepted with their type, logged
+# when given, otherwise ignored. (name -> type; bool flags take
+# ``--flag``, ``--flag=true`` or ``--flag=false``, as TensorFlow's flags do.)
+ACCEPTED_NOT_IMPLEMENTED = {
+    "grpc_socket_path": str,
+    "enable_per_model_batching_parameters": bool,
+    "num_load_threads": int,
+    "num_unload_threads": int,
+    "max_num_load_retries": int,
+    "load_retry_interval_micros": int,
+    "flush_filesystem_caches": bool,
+    "tensorflow_session_parallelism": int,
+    "tensorflow_session_config_file": str,
+    "tensorflow_intra_op_parallelism": int,
+    "tensorflow_inter_op_parallelism": int,
+    "use_alts_credentials": bool,
+    "ssl_config_file": str,
+    "platform_config_file": str,
+    "per_process_gpu_memory_fraction": float,
+    "enable_model_warmup": bool,
+    "num_request_iterations_for_warmup": int,
+    "monitoring_config_file": str,
+    "remove_unused_fields_from_bundle_metagraph": bool,
+    "prefer_tflite_model": bool,
+    "num_tflite_pools": int,
+    "num_tflite_interpreters_per_pool": int,
+    "enable_signature_method_name_check": bool,
+    "xla_cpu_compilation_enabled": bool,
+    "enable_profiler": bool,
+    "thread_pool_factory_config_file": str,
+    "mixed_precision": str,
+    "skip_initialize_tpu": bool,
+    "enable_grpc_healthcheck_service": bool,
+}
+
+
+def not_implemented_given(args: argparse.Namespace) -> List[str]:
+    """The ``ACCEPTED_NOT_IMPLEMENTED`` flags set on the command line."""
+    return [name for name in ACCEPTED_NOT_IMPLEMENTED if getattr(args, name, None) is not None]
 
 
 def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool = True) -> None:
@@ -63,6 +110,12 @@ def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool =
                         help="gRPC request threads")
     parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_REST_THREADS,
                         help="REST request threads")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=DEFAULT_REST_TIMEOUT_MS,
+                        help="REST: deadline of a request, and how long a connection may "
+                             "stay idle or take to send a request")
+    parser.add_argument("--rest_api_enable_cors_support", type=_flag_bool, nargs="?",
+                        const=True, default=False,
+                        help="REST: CORS headers on every response")
     parser.add_argument("--grpc_channel_arguments", default="",
                         help="extra gRPC server options: key=value,key=value")
     parser.add_argument("--saved_model_tags", default=",".join(SERVING_TAGS),
@@ -79,4 +132,16 @@ def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool =
     parser.add_argument("--max_enqueued_batches", type=int,
                         default=DEFAULT_MAX_ENQUEUED_BATCHES)
     parser.add_argument("--num_batch_threads", type=int, default=DEFAULT_NUM_BATCH_THREADS)
+    parser.add_argument("--version", type=_flag_bool, nargs="?", const=True, default=False,
+                        help="print the version and exit")
+    compat = parser.add_argument_group(
+        "tensorflow_model_server flags accepted for compatibility, not implemented "
+        "(each one given is logged and ignored)")
+    for name, kind in ACCEPTED_NOT_IMPLEMENTED.items():
+        if kind is bool:
+            compat.add_argument(f"--{name}", type=_flag_bool, nargs="?", const=True,
+                                default=None, metavar="BOOL")
+        else:
+            compat.add_argument(f"--{name}", type=kind, default=None,
+                                metavar=kind.__name__.upper())
 

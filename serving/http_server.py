@@ -1,136 +1,333 @@
 """The HTTP server that carries the REST API (after model_servers/http_server.cc).
 
-It owns only HTTP: the port, a bounded request thread pool
-(``--rest_api_num_threads``), HTTP/1.1 keep-alive, and the checks made before
-a body is read (paths outside ``/v1/`` answer 404; chunked bodies 411; a bad
-``Content-Length`` 400; bodies over ``--max_request_bytes`` 429, as
-RESOURCE_EXHAUSTED maps in http_server.cc). Routing and JSON belong to
-``serving.rest.RestApiHandler``. Built on ``http.server`` from the standard
-library.
+It owns only HTTP; routing and JSON belong to ``serving.rest.RestApiHandler``
+(``process_request(method, path, body) -> (status, payload)``), as
+``HttpRestApiHandler`` sits behind TF Serving's ``RestApiRequestDispatcher``.
+
+Built on tornado's HTTP/1.1 server (``tornado.httpserver``), not the standard
+library's ``http.server``. Why tornado:
+
+- it is already in requirements.lock (Jupyter brings it; 6.5 runs on this
+  stack's Python 3.10 and has no dependencies of its own), and it is a
+  well-kept, widely deployed HTTP/1.1 implementation;
+- connections live on one event loop, so an open keep-alive connection
+  costs no thread: ``http.server`` held one of ``--rest_api_num_threads``
+  threads per open connection, and 8 idle keep-alive clients blocked REST
+  for everyone else;
+- a response leaves in one write (status line, headers and body), and TCP
+  is told to push it: ``http.server`` wrote headers and body separately, so
+  on a reused connection the body waited ~40 ms for the client's delayed ACK;
+- its connection layer (``HTTP1Connection``) enforces header size, idle and
+  body timeouts, and lets this module answer before a body is read.
+  aiohttp (also in the lock) would do as well, but brings several packages
+  of its own (multidict, yarl, frozenlist, ...) and takes over the request
+  cycle at a higher level.
+
+Behaviour, with the TF Serving source it follows:
+
+- One event-loop thread does the HTTP; requests run on a pool of
+  ``--rest_api_num_threads`` threads (http_server.cc ``RequestExecutor``).
+- Paths outside ``(?i)/v1/.*`` answer 404 (``kHTTPRestApiHandlerPathRegex``:
+  the dispatcher takes nothing else; here with a JSON error).
+- ``OPTIONS`` is the CORS preflight (``RestApiRequestDispatcher::
+  ProcessRequest``): 200 when the ``Origin`` header names an ``http(s)://``
+  origin, else FAILED_PRECONDITION "Origin header is missing in CORS
+  preflight" (400); both with an empty body, as there. Every other method
+  goes to the handler (PUT, DELETE, ...: "Malformed request", 400, JSON).
+- ``--rest_api_enable_cors_support``: every ``/v1/`` response carries
+  ``AddCORSHeaders``' three headers (http_rest_api_util.cc).
+- ``--rest_api_timeout_in_ms`` (default 30 s): ``HttpRestApiHandler``'s
+  ``RunOptions`` timeout. A request not answered in time gets
+  DEADLINE_EXCEEDED (504, JSON); one still queued for a thread is dropped.
+  The same bound closes a connection idle between requests, or one that
+  does not deliver a request's headers or body in time (a client that sends
+  nothing or a truncated body never holds anything for longer).
+
+Limits of ours (TF Serving's net_http has none), all answered, none silent:
+
+- a body over ``--max_request_bytes`` gets 429 RESOURCE_EXHAUSTED with the
+  JSON error (``serving.errors.HTTP_STATUS``), chunked bodies included. The
+  body is read and dropped, so that the client sees the answer rather than a
+  reset; one declared larger than ``_DRAIN_BYTES`` is answered at once and
+  the connection closed;
+- a header block over 64 KiB, a bad request line or a bad
+  ``Content-Length``: tornado answers 400 or closes the connection;
+- at most ``max_connections`` open connections; more are closed on accept.
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import http.server
 import json
 import logging
 import re
 import threading
+import time
 import urllib.parse
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import grpc
+import tornado.httpserver
+import tornado.netutil
+from tornado import httputil
 
 from tfxp.serving.errors import HTTP_STATUS
+from tfxp.serving.flags import DEFAULT_REST_TIMEOUT_MS
 from tfxp.serving.rest import RestApiHandler
 
 log = logging.getLogger(__name__)
 
-
-class _RequestHandler(http.server.BaseHTTPRequestHandler):
-    """One HTTP/1.1 connection: checks the body's framing and size, reads it
-    and answers what ``RestApiHandler`` returns, as JSON."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
-    server_version = "tfx-pipelines-model-server"
-
-    def do_GET(self):  # noqa: N802 - http.server names
-        self._handle("GET")
-
-    def do_POST(self):  # noqa: N802
-        self._handle("POST")
-
-    def log_message(self, fmt, *args):  # route access logs to logging, quietly
-        log.debug("REST %s " + fmt, self.client_address[0], *args)
-
-    def _handle(self, method: str) -> None:
-        server: RestHttpServer = self.server  # type: ignore[assignment]
-        path = urllib.parse.urlsplit(self.path).path
-        if not re.fullmatch(r"/v1/.*", path, re.IGNORECASE):
-            self._reply(404, {"error": f"Not found: {method} {path}"})
-            return
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            self._reply(411, {"error": "chunked request bodies are not supported; send "
-                                       "Content-Length"})
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._reply(400, {"error": "invalid Content-Length"})
-            return
-        if length > server.max_request_bytes:
-            # The body is not read; closing the connection discards it.
-            self.close_connection = True
-            self._reply(HTTP_STATUS[grpc.StatusCode.RESOURCE_EXHAUSTED], {
-                "error": f"Request body of {length} bytes is larger than max "
-                         f"({server.max_request_bytes})"})
-            return
-        body = self.rfile.read(length) if length else b""
-        status, payload = server.api.process_request(method, path, body)
-        self._reply(status, payload)
-
-    def _reply(self, status: int, payload: Dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+DEFAULT_TIMEOUT_S = DEFAULT_REST_TIMEOUT_MS / 1000.0
+DEFAULT_MAX_CONNECTIONS = 256
+MAX_HEADER_BYTES = 64 * 1024    # tornado's default, named here
+_MIN_DRAIN_BYTES = 16 * 1024 * 1024
+_V1_PATH = re.compile(r"/v1/.*", re.IGNORECASE)  # kHTTPRestApiHandlerPathRegex
+_ORIGIN = re.compile(r"https?://")
+_CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),  # http_rest_api_util.cc AddCORSHeaders
+                 ("Access-Control-Allow-Methods", "POST, GET"),
+                 ("Access-Control-Allow-Headers", "Content-Type"))
+_TOO_LARGE = HTTP_STATUS[grpc.StatusCode.RESOURCE_EXHAUSTED]
 
 
-class RestHttpServer(http.server.HTTPServer):
-    """HTTPServer whose requests run on a bounded thread pool
-    (``--rest_api_num_threads``), not a thread per connection.
+def _json(payload: Any) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload).encode("utf-8")
 
-    Binds ``address`` when built (``server_address`` then holds the port);
-    ``start`` serves on a daemon thread, ``stop`` closes the port.
+
+class RestHttpServer:
+    """The REST port: binds ``address`` when built (``port`` then holds the
+    port, also for port 0); ``start`` serves on a daemon thread, ``stop``
+    closes the port and every connection.
+
+    Args:
+      address: ``(host, port)``.
+      api: the REST handler.
+      max_request_bytes: largest body accepted.
+      threads: request threads (``--rest_api_num_threads``).
+      timeout_s: ``--rest_api_timeout_in_ms`` in seconds (see the module doc).
+      cors: ``--rest_api_enable_cors_support``.
+      max_connections: open connections allowed at once.
+
+    Raises (constructor):
+      OSError: the port cannot be bound.
     """
-    daemon_threads = True
-    allow_reuse_address = True
 
     def __init__(self, address: Tuple[str, int], api: RestApiHandler,
-                 max_request_bytes: int, threads: int):
-        super().__init__(address, _RequestHandler)
+                 max_request_bytes: int, threads: int, *,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, cors: bool = False,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
+        if timeout_s <= 0:
+            raise ValueError(f"REST timeout must be > 0 seconds, got {timeout_s}")
+        host, port = address
         self.api = api
         self.max_request_bytes = max_request_bytes
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="rest")
+        self.drain_bytes = max(4 * max_request_bytes, _MIN_DRAIN_BYTES)
+        self.timeout_s, self.cors, self.max_connections = timeout_s, cors, max_connections
+        self._sockets = tornado.netutil.bind_sockets(port, host or None)
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="rest")
         self._thread: Optional[threading.Thread] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._stopping: Optional[asyncio.Event] = None
 
     @property
     def port(self) -> int:
-        return self.server_address[1]
+        return self._sockets[0].getsockname()[1]
 
     def start(self) -> "RestHttpServer":
-        """Serves on a daemon thread named ``rest``."""
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        daemon=True, name="rest")
+        """Serves on a daemon thread named ``rest``; returns once it accepts."""
+        ready, failed = threading.Event(), []
+
+        def run():
+            try:
+                asyncio.run(self._serve(ready))
+            except BaseException as err:  # noqa: BLE001 - handed to start(), or logged
+                if not ready.is_set():
+                    failed.append(err)
+                    ready.set()
+                else:
+                    log.exception("the REST server stopped")
+        self._thread = threading.Thread(target=run, daemon=True, name="rest")
         self._thread.start()
+        ready.wait()
+        if failed:
+            self._thread = None
+            raise failed[0]
         return self
 
-    def stop(self) -> None:
-        """Stops serving (if started) and closes the port and the pool."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread = None
-        self.server_close()
-
-    def process_request(self, request, client_address):
-        self._pool.submit(self._work, request, client_address)
-
-    def _work(self, request, client_address):
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        server = _HttpServer(
+            _Connections(self), max_connections=self.max_connections,
+            idle_connection_timeout=self.timeout_s, body_timeout=self.timeout_s,
+            max_header_size=MAX_HEADER_BYTES, max_body_size=self.max_request_bytes)
+        server.add_sockets(self._sockets)
+        ready.set()
+        await self._stopping.wait()
+        server.stop()
         try:
-            self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 - a broken connection must not kill the pool
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
+            await asyncio.wait_for(server.close_all_connections(), 5.0)
+        except asyncio.TimeoutError:
+            log.warning("REST connections still open after 5 s at shutdown")
 
-    def server_close(self):
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def stop(self) -> None:
+        """Stops serving (if started) and closes the port, the connections and
+        the pool."""
+        if self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(timeout=30)
+            self._thread = None
+        else:
+            for sock in self._sockets:
+                sock.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def handle(self, method: str, path: str, body: bytes) -> Tuple[int, bytes]:
+        """Runs on a pool thread: the handler's answer, encoded."""
+        status, payload = self.api.process_request(method, path, body)
+        return status, _json(payload)
+
+
+class _HttpServer(tornado.httpserver.HTTPServer):
+    """tornado's server, refusing connections over ``max_connections``."""
+
+    def initialize(self, *args, max_connections: int = DEFAULT_MAX_CONNECTIONS, **kwargs):
+        super().initialize(*args, **kwargs)
+        self.max_connections = max_connections
+
+    def handle_stream(self, stream, address) -> None:
+        if len(self._connections) >= self.max_connections:
+            log.warning("REST: %d connections open; closing the one from %s",
+                        len(self._connections), address[0] if address else "?")
+            stream.close()
+            return
+        super().handle_stream(stream, address)
+
+
+class _Connections(httputil.HTTPServerConnectionDelegate):
+    def __init__(self, server: RestHttpServer):
+        self._server = server
+
+    def start_request(self, server_conn, request_conn) -> httputil.HTTPMessageDelegate:
+        return _Exchange(self._server, request_conn)
+
+    def on_close(self, server_conn) -> None:
+        pass
+
+
+class _Exchange(httputil.HTTPMessageDelegate):
+    """One request and its answer, on the event loop thread."""
+
+    def __init__(self, server: RestHttpServer, connection):
+        self._server, self._conn = server, connection
+        self._method = self._path = ""
+        self._headers: Optional[httputil.HTTPHeaders] = None
+        self._chunks: list = []
+        self._size = 0
+        self._declared: Optional[int] = None
+        self._too_large = self._answered = self._closed = False
+        self._task: Optional[asyncio.Future] = None
+
+    # --- reading (tornado calls these) ---
+
+    def headers_received(self, start_line, headers):
+        self._method = start_line.method
+        self._path = urllib.parse.urlsplit(start_line.path).path
+        self._headers = headers
+        try:
+            length = int(headers.get("Content-Length", ""))
+        except ValueError:
+            length = None  # absent, or malformed: tornado answers 400 itself
+        if length is not None and length > self._server.max_request_bytes:
+            self._too_large, self._declared = True, length
+            self._conn.set_max_body_size(length)  # ours to refuse, not tornado's
+            if length > self._server.drain_bytes:
+                self._refuse_too_large()  # not worth reading; closes after the answer
+        elif "chunked" in headers.get("Transfer-Encoding", "").lower():
+            self._conn.set_max_body_size(self._server.drain_bytes)
+        return None
+
+    def data_received(self, chunk: bytes):
+        if self._too_large:
+            return None
+        self._size += len(chunk)
+        if self._size > self._server.max_request_bytes:
+            self._too_large, self._chunks = True, []
+        else:
+            self._chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        if self._answered:
+            return
+        if self._too_large:
+            self._refuse_too_large()
+        elif not _V1_PATH.fullmatch(self._path):
+            self._answer(404, _json({"error": f"Not found: {self._method} {self._path}"}),
+                         cors=False)
+        elif self._method == "OPTIONS":
+            # The CORS preflight (http_server.cc): the body stays empty.
+            origin = self._headers.get("Origin", "") if self._headers else ""
+            self._answer(200 if _ORIGIN.search(origin) else
+                         HTTP_STATUS[grpc.StatusCode.FAILED_PRECONDITION], b"",
+                         content_type=None)
+        else:
+            self._task = asyncio.ensure_future(self._process(b"".join(self._chunks)))
+            self._chunks = []
+
+    def on_connection_close(self) -> None:
+        self._closed = True
+
+    # --- answering ---
+
+    async def _process(self, body: bytes) -> None:
+        server = self._server
+        try:
+            future = server.pool.submit(server.handle, self._method, self._path, body)
+            status, data = await asyncio.wait_for(asyncio.wrap_future(future),
+                                                  server.timeout_s)
+        except asyncio.TimeoutError:
+            status = HTTP_STATUS[grpc.StatusCode.DEADLINE_EXCEEDED]
+            data = _json({"error": f"Timed out waiting for notification "
+                                   f"(--rest_api_timeout_in_ms="
+                                   f"{server.timeout_s * 1000:.0f})"})
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            status = HTTP_STATUS[grpc.StatusCode.UNAVAILABLE]
+            data = _json({"error": "The server is shutting down"})
+        except Exception as err:  # noqa: BLE001 - answered, never a dead connection
+            log.exception("REST request failed")
+            status, data = 500, _json({"error": f"{type(err).__name__}: {err}"})
+        self._answer(status, data)
+
+    def _refuse_too_large(self) -> None:
+        size = self._declared if self._declared is not None else f"more than {self._size}"
+        self._answer(_TOO_LARGE, _json({
+            "error": f"Request body of {size} bytes is larger than max "
+                     f"({self._server.max_request_bytes})"}))
+
+    def _answer(self, status: int, data: bytes, *, content_type: Optional[str] =
+                "application/json", cors: bool = True) -> None:
+        """Writes the whole response in one write; nothing if the client left."""
+        if self._answered:
+            return
+        self._answered = True
+        if self._closed:
+            log.debug("REST %s %s: client gone before the %d answer", self._method,
+                      self._path, status)
+            return
+        headers = httputil.HTTPHeaders()
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers["Content-Length"] = str(len(data))
+        headers["Date"] = httputil.format_timestamp(time.time())
+        if cors and self._server.cors:
+            for name, value in _CORS_HEADERS:
+                headers[name] = value
+        start_line = httputil.ResponseStartLine(
+            "HTTP/1.1", status, httputil.responses.get(status, "Unknown"))
+        self._conn.write_headers(start_line, headers, data if self._method != "HEAD" else None)
+        self._conn.finish()  # also sets TCP_NODELAY, so the last segment leaves now
+        log.debug("REST %s %s %d", self._method, self._path, status)
+

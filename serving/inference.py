@@ -15,13 +15,24 @@ to:
 - MultiInference: servables/tensorflow/multi_inference.cc and
   multi_inference_helper.cc;
 - GetModelMetadata: servables/tensorflow/get_model_metadata_impl.cc;
-- GetModelStatus: model_servers/get_model_status_impl.cc;
+- GetModelStatus: model_servers/get_model_status_impl.cc, versions newest
+  first as core/servable_state_monitor.h orders them (``std::greater``);
 - HandleReloadConfigRequest: model_servers/model_service_impl.cc and
-  server_core.cc (through ``serving.manager``).
+  server_core.cc (through ``serving.manager``); one ``metric`` entry per
+  requested ``metric_names`` item, with the value's increase over the reload
+  (``RecordMetricsIncrease``).
+
+Predict answers with the typed ``TensorProto`` fields (``float_val``, ...;
+predict_util.cc ``kAsProtoField``), through ``serving.tensors.to_proto_field``.
+Input shapes are checked against the SignatureDef before the call (a
+mismatch is INVALID_ARGUMENT, as the TF2 function runtime reports it); a
+TensorInfo that records no shape (TF1 exporters wrote none) accepts any, and
+servables run in a TF1 Session (``serving.session_model``) leave shapes to
+the Session, as predict_util.cc does.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
@@ -64,7 +75,11 @@ def _response_spec(out: model_pb2.ModelSpec, name: str, signature: Optional[str]
         out.version.value = version
 
 
-def _shape_compatible(shape: Tuple[int, ...], proto) -> bool:
+def _shape_compatible(shape: Tuple[int, ...], info) -> bool:
+    """``shape`` fits TensorInfo ``info``'s shape; no recorded shape fits all."""
+    if not info.HasField("tensor_shape"):
+        return True
+    proto = info.tensor_shape
     if proto.unknown_rank:
         return True
     if len(shape) != len(proto.dim):
@@ -72,8 +87,9 @@ def _shape_compatible(shape: Tuple[int, ...], proto) -> bool:
     return all(d.size < 0 or d.size == s for d, s in zip(proto.dim, shape))
 
 
-def _shape_text(proto) -> str:
-    if proto.unknown_rank:
+def _shape_text(info) -> str:
+    proto = info.tensor_shape
+    if proto.unknown_rank or not info.HasField("tensor_shape"):
         return "<unknown>"
     return "[" + ",".join("?" if d.size < 0 else str(d.size) for d in proto.dim) + "]"
 
@@ -184,10 +200,18 @@ class InferenceCore:
 
     Every method takes and returns tensorflow_serving.apis messages and raises
     ``ServingError`` with TF Serving's code and message.
+
+    Args:
+      manager: the models.
+      metric_value: the current int64 value of a monitoring metric by name,
+        for ReloadConfig's ``metric_names``; unknown names are 0, as in TF
+        Serving. Without a metrics registry every value is 0.
     """
 
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager,
+                 metric_value: Optional[Callable[[str], int]] = None):
         self.manager = manager
+        self.metric_value = metric_value or (lambda name: 0)
 
     # --- Predict (predict_util.cc) ---
 
@@ -202,7 +226,7 @@ class InferenceCore:
         response = predict_pb2.PredictResponse()
         _response_spec(response.model_spec, spec.name, signature, servable.version)
         for alias, value in outputs.items():
-            response.outputs[alias].CopyFrom(tensors.to_proto(value))
+            response.outputs[alias].CopyFrom(tensors.to_proto_field(value))
         return response
 
     @staticmethod
@@ -249,10 +273,10 @@ class InferenceCore:
                 raise invalid_argument(f"Expects arg[{index}] ({alias}) to be "
                                        f"{_dtype_name(info.dtype)} but {_dtype_name(got)} "
                                        f"is provided")
-            if not _shape_compatible(value.shape, info.tensor_shape):
+            if not servable.runs_in_session and not _shape_compatible(value.shape, info):
                 raise invalid_argument(f"input {alias} has shape {list(value.shape)}, which "
                                        f"is not compatible with the signature's shape "
-                                       f"{_shape_text(info.tensor_shape)}")
+                                       f"{_shape_text(info)}")
         seen = set()
         for alias in output_filter:
             if alias not in sigdef.outputs:
@@ -372,7 +396,7 @@ class InferenceCore:
                          ) -> get_model_status_pb2.GetModelStatusResponse:
         spec = _require_spec(request)
         response = get_model_status_pb2.GetModelStatusResponse()
-        for state in self.manager.status(spec):
+        for state in sorted(self.manager.status(spec), key=lambda s: s.version, reverse=True):
             out = response.model_version_status.add()
             out.version = state.version
             out.state = _STATE_ENUM[state.state]
@@ -384,5 +408,15 @@ class InferenceCore:
 
     def reload_config(self, request: model_management_pb2.ReloadConfigRequest
                       ) -> model_management_pb2.ReloadConfigResponse:
+        """model_service_impl.cc HandleReloadConfigRequest: reloads, then
+        reports each of ``metric_names`` with its increase over the reload;
+        ``status`` is set (OK) on success, a failure is the RPC's status."""
+        names = list(dict.fromkeys(request.metric_names))
+        before = {name: self.metric_value(name) for name in names}
         self.manager.reload_config(request.config)
-        return model_management_pb2.ReloadConfigResponse()
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.SetInParent()
+        for name in names:
+            response.metric.add(name=name,
+                                int64_value_increase=self.metric_value(name) - before[name])
+        return response

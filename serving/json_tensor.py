@@ -493,7 +493,7 @@ def fill_predict_request_from_json(
     signature = request.model_spec.signature_name
     arrays, fmt = parse_predict(document, get_input_infos(signature), signature)
     for alias, array in arrays.items():
-        request.inputs[alias].CopyFrom(tensors.to_typed_proto(array))
+        request.inputs[alias].CopyFrom(tensors.to_proto_field(array))
     return request, fmt
 
 

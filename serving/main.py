@@ -29,9 +29,11 @@ from tfxp.core.uris import is_uri
 from tfxp.serving import server as server_lib
 from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
-from tfxp.serving.flags import add_server_flags
+from tfxp.serving.flags import add_server_flags, not_implemented_given
 from tfxp.serving.manager import parse_config, single_model_config
 from tfxp.serving.server import ModelServer, run_until_signal
+
+log = logging.getLogger(__name__)
 
 
 def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
@@ -51,6 +53,17 @@ def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
     return args
 
 
+def version_text() -> str:
+    """What ``--version`` prints (main.cc: the ModelServer and TensorFlow versions)."""
+    import importlib.metadata
+
+    import tensorflow as tf
+
+    api = importlib.metadata.version("tensorflow-serving-api")
+    return (f"TensorFlow ModelServer: tfx-pipelines local server, TF Serving {api} protocol\n"
+            f"TensorFlow Library: {tf.__version__}")
+
+
 def server_from_args(args: argparse.Namespace,
                      config: Optional[model_server_config_pb2.ModelServerConfig] = None
                      ) -> ModelServer:
@@ -58,9 +71,17 @@ def server_from_args(args: argparse.Namespace,
 
     ``config`` is used when no ``--model_config_file`` is given.
 
+    Each ``serving.flags.ACCEPTED_NOT_IMPLEMENTED`` flag given is logged
+    once, as accepted but not implemented.
+
     Raises:
       ValueError: no models, unreadable files or bad flag values.
     """
+    for name in not_implemented_given(args):
+        log.warning("--%s is accepted but not implemented by this server; ignored", name)
+    if args.rest_api_timeout_in_ms <= 0:
+        raise ValueError(f"--rest_api_timeout_in_ms must be > 0, got "
+                         f"{args.rest_api_timeout_in_ms}")
     if args.model_config_file:
         try:
             with open(args.model_config_file) as f:
@@ -92,6 +113,8 @@ def server_from_args(args: argparse.Namespace,
             poll_seconds=args.file_system_poll_wait_seconds,
             max_request_bytes=args.max_request_bytes,
             grpc_threads=args.grpc_max_threads, rest_threads=args.rest_api_num_threads,
+            rest_timeout_s=args.rest_api_timeout_in_ms / 1000.0,
+            rest_cors=args.rest_api_enable_cors_support,
             batching=batching,
             tags=tuple(t for t in args.saved_model_tags.split(",") if t),
             allow_version_labels_for_unavailable_models=(
@@ -108,6 +131,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      description=server_lib.__doc__.split("\n")[0])
     add_server_flags(parser)
     args = parser.parse_args(argv)
+    if args.version:
+        print(version_text())
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         server = server_from_args(args)

@@ -22,8 +22,10 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   versions load highest first; a version that is no longer aspired unloads only
   once an aspired version is available (or none is aspired), so a model never
   goes down during an update. A version whose load fails ends in state END
-  with its error (GetModelStatus shows it), is not retried while it stays
-  aspired, and the versions already serving keep serving.
+  with its error, code included (GetModelStatus shows it; ``serving.errors.
+  error_from_exception``), is not retried while it stays aspired, and the
+  versions already serving keep serving. TF1 SavedModels are loaded into a
+  Session, as TF Serving loads every model (``serving.session_model``).
 - core/basic_manager.cc and model_servers/server_core.cc for lookups: no
   name -> INVALID_ARGUMENT "ModelSpec has no name specified."; unknown model
   or version -> NOT_FOUND "Servable not found for request: Latest(name)" /
@@ -65,9 +67,10 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfxp.core.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, SERVING_TAGS
 from tfxp.serving import json_tensor, tensors
 from tfxp.serving.batching import Batcher, BatchingOptions
-from tfxp.serving.errors import (ServingError, code_from_number, failed_precondition,
-                            invalid_argument, make_error, not_found)
 from tfxp.core.uris import is_uri
+from tfxp.serving.errors import (ServingError, code_from_number, error_from_exception,
+                                 failed_precondition, invalid_argument, make_error, not_found)
+from tfxp.serving.session_model import SessionModel, is_tf1_saved_model
 from tfxp.serving.versions import has_saved_model, list_versions
 
 log = logging.getLogger(__name__)
@@ -148,6 +151,8 @@ class Servable:
     Attributes:
       name, version, path: what was loaded from where.
       signature_defs: ``{key: SignatureDef}`` exactly as in saved_model.pb.
+      runs_in_session: a TF1 SavedModel, run in a Session
+        (``serving.session_model``); TF2 ones run their signature functions.
       functions: ``{key: ConcreteFunction}`` taking the input aliases as
         keyword arguments and returning ``{output alias: Tensor}``.
     """
@@ -157,7 +162,10 @@ class Servable:
                  batching: Optional[BatchingOptions] = None):
         self.name, self.version, self.path = name, version, path
         self.signature_defs = read_signature_defs(path, tags)
-        self._loaded = tf.saved_model.load(path, tags=list(tags))
+        # TF1 SavedModels run in a Session as TF Serving runs them (serving.session_model).
+        self.runs_in_session = is_tf1_saved_model(path, tags)
+        self._loaded = (SessionModel(path, tags, self.signature_defs) if self.runs_in_session
+                        else tf.saved_model.load(path, tags=list(tags)))
         self.functions = {key: self._loaded.signatures[key]
                           for key in self._loaded.signatures.keys()}
         self._batching = batching
@@ -243,7 +251,7 @@ class Servable:
             raise make_error(code_from_number(err.error_code), err.message) from None
         except (TypeError, ValueError) as err:
             raise invalid_argument(str(err)) from None
-        return {k: v.numpy() for k, v in outputs.items()}
+        return {k: v if isinstance(v, np.ndarray) else v.numpy() for k, v in outputs.items()}
 
     def close(self) -> None:
         """Stops the batch threads; in-flight calls still finish (the
@@ -556,11 +564,8 @@ class ModelManager:
             servable = Servable(model.config.name, version, state.path, self._tags,
                                 self._batching)
         except Exception as err:  # noqa: BLE001 - any load failure is reported
-            code = (err.code if isinstance(err, ServingError)
-                    else code_from_number(err.error_code) if isinstance(err, tf.errors.OpError)
-                    else grpc.StatusCode.UNKNOWN)
-            message = err.message if isinstance(err, (ServingError, tf.errors.OpError)) else (
-                f"{type(err).__name__}: {err}")
+            error = error_from_exception(err)  # the load error's own code, as TF Serving's
+            code, message = error.code, error.message
             log.error("Loading servable: {name: %s version: %d} failed: %s",
                       model.config.name, version, message)
             with self._state_lock:

@@ -3,7 +3,10 @@
 Follows model_servers/http_rest_api_handler.cc (``HttpRestApiHandler``),
 http_rest_api_util.cc, util/json_tensor.cc and g3doc/api_rest.md:
 ``GET /v1/models/NAME[/versions/N|/labels/L][/metadata]`` and
-``POST /v1/models/NAME[/versions/N|/labels/L]:(predict|classify|regress)``.
+``POST /v1/models/NAME[/versions/N|/labels/L]:(predict|classify|regress)``;
+classify and regress answer under ``"results"`` (json_tensor.cc
+``kClassifyRegressResponseKey``). Any other method or path under ``/v1/``
+is ``Malformed request: METHOD PATH`` (INVALID_ARGUMENT, 400).
 Errors answer ``{"error": message}`` with http_server.cc's status mapping
 (``serving.errors.HTTP_STATUS``: NOT_FOUND 404; INVALID_ARGUMENT and
 FAILED_PRECONDITION 400; RESOURCE_EXHAUSTED 429; UNAVAILABLE 503), messages
@@ -30,6 +33,10 @@ from tfxp.serving.errors import HTTP_STATUS, ServingError, invalid_argument, tru
 from tfxp.serving.inference import SIGNATURE_DEF_FIELD, InferenceCore
 
 log = logging.getLogger(__name__)
+
+# json_tensor.cc kClassifyRegressResponseKey. (api_rest.md's prose says
+# "result", a typo: its own curl example and the server answer "results".)
+CLASSIFY_REGRESS_KEY = "results"
 
 
 class RestApiHandler:
@@ -109,11 +116,11 @@ class RestApiHandler:
         if verb == "classify":
             result = self._core.classify(classification_pb2.ClassificationRequest(
                 model_spec=spec, input=inp)).result
-            return {"result": [[[c.label, c.score] for c in cl.classes]
-                               for cl in result.classifications]}
+            return {CLASSIFY_REGRESS_KEY: [[[c.label, c.score] for c in cl.classes]
+                                           for cl in result.classifications]}
         result = self._core.regress(regression_pb2.RegressionRequest(
             model_spec=spec, input=inp)).result
-        return {"result": [r.value for r in result.regressions]}
+        return {CLASSIFY_REGRESS_KEY: [r.value for r in result.regressions]}
 
     @staticmethod
     def _parse_json(body: bytes) -> Dict[str, Any]:

@@ -24,10 +24,14 @@ What it serves, with the TF Serving source each behaviour follows:
   Errors answer ``{"error": message}`` with http_server.cc's status mapping
   (NOT_FOUND 404; INVALID_ARGUMENT and FAILED_PRECONDITION 400;
   RESOURCE_EXHAUSTED 429; UNAVAILABLE 503). Routing and JSON are
-  ``serving.rest``, the HTTP server ``serving.http_server``.
+  ``serving.rest``; the HTTP server (keep-alive, the CORS preflight,
+  ``--rest_api_timeout_in_ms``, ``--rest_api_enable_cors_support``) is
+  ``serving.http_server``.
 - Versions, policies, labels, warm-up, availability-preserving reloads: see
-  ``serving.manager``. Server-side batching: ``serving.batching``. Tensors
-  travel as ``tensor_content``/``string_val`` (``serving.tensors``).
+  ``serving.manager``. Server-side batching: ``serving.batching``. Predict
+  answers in the typed ``TensorProto`` fields (``float_val``, ...), as
+  predict_util.cc does; requests are read in either encoding
+  (``serving.tensors``).
 - Error messages are cut at 1024 characters (grpc_status_util.cc).
 
 This module is the wiring, after model_servers/server.cc and server_core.cc:
@@ -45,10 +49,13 @@ Deliberate differences from ``tensorflow_model_server``, all on the safe side:
   code; ``--grpc_channel_arguments`` can still override gRPC's options;
 - model names must be ``[A-Za-z0-9_][A-Za-z0-9_.-]*``; request data is never
   turned into a file path;
-- signature functions run as TF2 concrete functions of the loaded SavedModel
-  (``tf.saved_model.load``), not in a TF1 session; input dtypes and shapes are
-  checked against the SignatureDef first, so mismatches are INVALID_ARGUMENT
-  as in TF Serving;
+- a TF2 SavedModel's signatures run as concrete functions of the loaded
+  SavedModel (``tf.saved_model.load``), not in a Session; input dtypes and
+  shapes are checked against the SignatureDef first, so mismatches are
+  INVALID_ARGUMENT as in TF Serving. TF1 SavedModels (no object graph) run
+  in a Session, as TF Serving runs every model (``serving.session_model``);
+- ``tensorflow_model_server`` flags without an equivalent here are accepted
+  and logged as not implemented (``serving.flags.ACCEPTED_NOT_IMPLEMENTED``);
 - ``__saved_model_init_op`` and other signatures without a callable function
   are listed by GetModelMetadata but cannot be run;
 - nothing is ever unpickled; SavedModels are read as protobuf and TF graphs.
@@ -75,7 +82,8 @@ from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
 from tfxp.serving.flags import (DEFAULT_GRPC_PORT, DEFAULT_GRPC_THREADS, DEFAULT_HOST,
                                 DEFAULT_MAX_REQUEST_BYTES, DEFAULT_POLL_SECONDS,
-                                DEFAULT_REST_PORT, DEFAULT_REST_THREADS)
+                                DEFAULT_REST_PORT, DEFAULT_REST_THREADS,
+                                DEFAULT_REST_TIMEOUT_MS)
 from tfxp.serving.grpc_service import ModelServicer, PredictionServicer
 from tfxp.serving.http_server import RestHttpServer
 from tfxp.serving.inference import InferenceCore
@@ -97,6 +105,10 @@ class ModelServer:
       poll_seconds: version poll interval in seconds; <= 0 polls only at start.
       max_request_bytes: largest gRPC message / REST body accepted, in bytes.
       grpc_threads, rest_threads: request thread pool sizes.
+      rest_timeout_s: REST request deadline and connection idle/read timeout
+        (``--rest_api_timeout_in_ms`` / 1000; ``serving.http_server``).
+      rest_cors: CORS headers on REST responses
+        (``--rest_api_enable_cors_support``).
       batching: server-side batching options, or None for none.
       tags: SavedModel meta graph tags to load.
       allow_version_labels_for_unavailable_models: as TF Serving's flag.
@@ -114,6 +126,8 @@ class ModelServer:
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
                  grpc_threads: int = DEFAULT_GRPC_THREADS,
                  rest_threads: int = DEFAULT_REST_THREADS,
+                 rest_timeout_s: float = DEFAULT_REST_TIMEOUT_MS / 1000.0,
+                 rest_cors: bool = False,
                  batching: Optional[BatchingOptions] = None,
                  tags: Sequence[str] = SERVING_TAGS,
                  allow_version_labels_for_unavailable_models: bool = False,
@@ -129,6 +143,7 @@ class ModelServer:
         self._poll_seconds = poll_seconds
         self.max_request_bytes = max_request_bytes
         self._grpc_threads, self._rest_threads = grpc_threads, rest_threads
+        self._rest_timeout_s, self._rest_cors = rest_timeout_s, rest_cors
         self._channel_arguments = list(grpc_channel_arguments)
         self._config_file, self._config_poll_seconds = config_file, config_poll_seconds
         self._grpc_server: Optional[grpc.Server] = None
@@ -163,7 +178,8 @@ class ModelServer:
             if self._rest_port is not None:
                 self._rest_server = RestHttpServer(
                     (self.host, self._rest_port), RestApiHandler(self.core),
-                    self.max_request_bytes, self._rest_threads)
+                    self.max_request_bytes, self._rest_threads,
+                    timeout_s=self._rest_timeout_s, cors=self._rest_cors)
                 self.rest_port = self._rest_server.port
                 self._rest_server.start()
         except BaseException:

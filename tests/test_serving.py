@@ -459,11 +459,26 @@ def test_client_against_a_real_tensorflow_model_server(tmp_path, dense_model, re
             expected = dict(saved_model_utils.get_meta_graph_def(str(base / "1"), "serve")
                             .signature_def)
             assert real.get_model_metadata(MODEL).signature_defs == expected
-            # Classify without a signature name runs serving_default.
-            classified = real.classify(MODEL, eval_examples[:4])
-            np.testing.assert_allclose(classified.scores, in_process(
-                reference, eval_examples[:4], "predict")["scores"], rtol=1e-5)
-            assert classified.labels.tolist() == [["not_big_tipper", "big_tipper"]] * 4
+            # Classify without a signature name runs serving_default, over
+            # gRPC and over REST (whose answer is under "results").
+            expected_scores = in_process(reference, eval_examples[:4], "predict")["scores"]
+            rest = RestClient(f"http://127.0.0.1:{rest_port}")
+            for classified in (real.classify(MODEL, eval_examples[:4]),
+                               rest.classify(MODEL, eval_examples[:4])):
+                np.testing.assert_allclose(classified.scores, expected_scores, rtol=1e-5)
+                assert classified.labels.tolist() == [["not_big_tipper", "big_tipper"]] * 4
+            # Predict answers in typed fields (predict_util.cc kAsProtoField),
+            # which the client reads as it reads ours.
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            request = _predict({"name": MODEL}, {"inputs": _tensor(
+                types_pb2.DT_STRING, [4], string_val=eval_examples[:4])})
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                request, timeout=60)
+            channel.close()
+            np.testing.assert_allclose(np.reshape(response.outputs["scores"].float_val,
+                                                  (4, 2)),
+                                       in_process(reference, eval_examples[:4])["scores"],
+                                       rtol=1e-5)
             for call, code in [
                     (lambda: real.predict("nope", eval_examples[:1]), grpc.StatusCode.NOT_FOUND),
                     (lambda: real.predict(MODEL, eval_examples[:1], signature="nope"),

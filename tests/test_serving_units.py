@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import shutil
 import socket
@@ -115,7 +116,8 @@ def test_all_and_specific_policies_serve_the_chosen_versions(tmp_path, toy_versi
         for version in (1, 2, 3):
             out = client.predict("all", {"x": X, "tag": TAGS}, version=version)
             np.testing.assert_allclose(out["y"], version * X.sum(axis=1), rtol=1e-6)
-        assert [s.version for s in client.get_model_status("some")] == [1, 3]
+        # Newest first, as TF Serving lists them (servable_state_monitor.h).
+        assert [s.version for s in client.get_model_status("some")] == [3, 1]
         assert client.predict("some", {"x": X, "tag": TAGS}).model_version == 3
 
 
@@ -593,3 +595,184 @@ def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():
     np.testing.assert_array_equal(tensors.to_ndarray(tensors.to_proto(big_endian)), [0, 1, 2])
     out = tensors.to_ndarray(tensors.to_proto(np.arange(3, dtype=np.float32)))
     out[0] = 7.0  # writable, as tf.make_ndarray's
+
+
+# ------------------------------------------------------------------ conformance details
+
+def test_predict_answers_in_typed_fields_as_tf_serving_does(tmp_path, toy_versions):
+    """predict_util.cc kAsProtoField: ``float_val``, ``int_val``, ``string_val``
+    rather than ``tensor_content``; TF's own reader agrees."""
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    base = make_base(tmp_path, toy_versions, [2])
+    with serve(single_model_config("toy", base)) as server:
+        channel = grpc.insecure_channel(server.grpc_target)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "toy"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(X))
+        request.inputs["tag"].CopyFrom(tf.make_tensor_proto(TAGS))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            request, timeout=30)
+        channel.close()
+    y, tag_len, tag_bytes = (response.outputs[k] for k in ("y", "tag_len", "tag_bytes"))
+    assert not any(t.tensor_content for t in (y, tag_len, tag_bytes))
+    np.testing.assert_allclose(list(y.float_val), 2 * X.sum(axis=1), rtol=1e-6)
+    assert list(tag_len.int_val) == [len(t) for t in TAGS]
+    assert list(tag_bytes.string_val) == TAGS.tolist()
+    np.testing.assert_allclose(tf.make_ndarray(y), 2 * X.sum(axis=1), rtol=1e-6)
+
+
+def test_tensor_readers_take_typed_fields_and_tensor_content_alike():
+    """Both encodings are legal and both are read (client, infra validator and
+    bench read through ``serving.tensors``), including TensorFlow's rules for
+    short typed fields: the last value repeats, none means zeros."""
+    from tensorflow.core.framework import tensor_pb2
+
+    from tfxp.serving import tensors
+
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], np.int64),
+              np.array([[True], [False]]), np.array([b"\xff", b"ok"], dtype=object),
+              np.array(3.5, np.float64), np.zeros((0, 4), np.int32),
+              np.array([1.5, -2], np.float16), np.array([1 + 2j], np.complex64),
+              np.array([200, 7], np.uint8), np.array([2 ** 64 - 1], np.uint64),
+              np.random.default_rng(0).random(10_000).astype(np.float32)]  # packed read
+    for array in arrays:
+        typed, dense = tensors.to_proto_field(array), tensors.to_proto(array)
+        assert not typed.tensor_content
+        for proto in (typed, dense, tf.make_tensor_proto(array)):
+            out = tensors.to_ndarray(proto)
+            assert out.dtype == array.dtype and out.shape == array.shape
+            np.testing.assert_array_equal(out, array)
+            assert out.flags.writeable
+        np.testing.assert_array_equal(tf.make_ndarray(typed), array)
+    short = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0, 2.0])
+    short.tensor_shape.dim.add(size=4)
+    np.testing.assert_array_equal(tensors.to_ndarray(short), [1.0, 2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(tensors.to_ndarray(short), tf.make_ndarray(short))
+    empty = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT64)
+    empty.tensor_shape.dim.add(size=3)
+    np.testing.assert_array_equal(tensors.to_ndarray(empty), [0, 0, 0])
+    too_many = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.0, 2.0, 3.0])
+    too_many.tensor_shape.dim.add(size=2)
+    with pytest.raises(ValueError, match="3 values for shape"):
+        tensors.to_ndarray(too_many)
+
+
+def test_client_builds_inputs_in_the_signature_dtypes(tmp_path, toy_versions):
+    """Plain Python floats and ints reach a float32 input as float32 (TF
+    Serving's clients: ``tf.make_tensor_proto(values, dtype)``); a value that
+    cannot be cast within its kind still gets the server's INVALID_ARGUMENT."""
+    base = make_base(tmp_path, toy_versions, [2])
+    with serve(single_model_config("toy", base)) as server, \
+            ServingClient(server.grpc_target) as client:
+        for x in (X.tolist(), X.astype(np.float64), [[1, 2, 3], [0, -1, 0], [4, 0, 1]]):
+            out = client.predict("toy", {"x": x, "tag": ["a", "b", "c"]})
+            np.testing.assert_allclose(out["y"], 2 * np.sum(x, axis=1), rtol=1e-6)
+        with pytest.raises(InvalidArgumentError, match="to be float32 but string"):
+            client.predict("toy", {"x": [["a", "b", "c"]], "tag": ["a"]})
+        with pytest.raises(InvalidArgumentError, match="to be string but"):
+            client.predict("toy", {"x": X, "tag": [1.0, 2.0, 3.0]})
+
+
+def test_tf1_savedmodel_without_recorded_shapes_is_served(tmp_path):
+    """A TF1-style SavedModel like TF Serving's saved_model_half_plus_three:
+    ``tf.saved_model.load`` cannot load it; the server runs it in a Session
+    and answers like TF Serving, whatever the batch's shape."""
+    from tensorflow.python.tools import saved_model_utils
+
+    from tests.serving_tf1 import CLASSIFY, REGRESS, half_plus_three, write_half_plus_three
+
+    export = write_half_plus_three(str(tmp_path / "h3" / "123"))
+    with pytest.raises(ValueError, match="Shapes must be equal rank"):
+        tf.saved_model.load(export)
+    with serve(single_model_config("h3", str(tmp_path / "h3"))) as server, \
+            ServingClient(server.grpc_target) as client:
+        assert [(s.version, s.state) for s in client.get_model_status("h3")] == [
+            (123, "AVAILABLE")]
+        for x in ([1.0, 2.0, 5.0], [[1.0], [2.0]], [[[7.0]]]):  # any shape
+            x = np.array(x, np.float32)
+            np.testing.assert_allclose(client.predict("h3", {"x": x})["y"], 0.5 * x + 3)
+        examples = [{"x": 1.0}, {"x": 2.0}]
+        np.testing.assert_allclose(client.regress("h3", examples, signature=REGRESS).values,
+                                   half_plus_three([1.0, 2.0]))
+        np.testing.assert_allclose(client.classify("h3", examples, signature=CLASSIFY).scores,
+                                   [[3.5], [4.0]])
+        with pytest.raises(InvalidArgumentError, match="Feature: x"):
+            client.regress("h3", [{"y": 1.0}], signature=REGRESS)
+        expected = dict(saved_model_utils.get_meta_graph_def(export, "serve").signature_def)
+        assert client.get_model_metadata("h3").signature_defs == expected
+        rest = RestClient(server.rest_url)
+        np.testing.assert_allclose(rest.regress("h3", examples, signature=REGRESS).values,
+                                   half_plus_three([1.0, 2.0]))
+
+
+def test_a_failed_load_reports_the_load_errors_code(tmp_path, toy_versions):
+    """GetModelStatus gives the load error's own code (here TensorFlow's
+    NOT_FOUND for missing variables), not UNKNOWN."""
+    from tfxp.serving.errors import error_from_exception
+
+    base = make_base(tmp_path, toy_versions, [1])
+    shutil.rmtree(os.path.join(base, "1", "variables"))
+    with serve(single_model_config("toy", base)) as server, \
+            ServingClient(server.grpc_target) as client:
+        [state] = client.get_model_status("toy")
+    assert (state.state, state.error_code) == ("END", grpc.StatusCode.NOT_FOUND)
+    assert "variables" in state.error_message
+    try:
+        try:
+            raise tf.errors.InvalidArgumentError(None, None, "Shape must be rank 1")
+        except tf.errors.OpError:
+            raise ValueError("re-raised by TF's Python layer")
+    except ValueError as err:
+        chained = error_from_exception(err)
+    assert (chained.code, chained.message) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                               "Shape must be rank 1")
+    for err, code in [(ValueError("v"), grpc.StatusCode.INVALID_ARGUMENT),
+                      (FileNotFoundError("f"), grpc.StatusCode.NOT_FOUND),
+                      (PermissionError("p"), grpc.StatusCode.PERMISSION_DENIED),
+                      (RuntimeError("r"), grpc.StatusCode.UNKNOWN),
+                      (NotFoundError(grpc.StatusCode.NOT_FOUND, "n"), grpc.StatusCode.NOT_FOUND)]:
+        assert error_from_exception(err).code == code
+
+
+def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions, caplog):
+    """tensorflow_model_server's flags (model_servers/main.cc) all parse; the
+    ones implemented here take effect, each of the others is logged once as
+    accepted but not implemented."""
+    import argparse
+
+    from tfxp.serving.flags import ACCEPTED_NOT_IMPLEMENTED, add_server_flags
+    from tfxp.serving.main import main, server_from_args
+
+    base = make_base(tmp_path, toy_versions, [1])
+    rest_port = free_port()
+    not_implemented = ["--monitoring_config_file=/etc/tfs/monitoring.config",
+                       "--enable_grpc_healthcheck_service=true", "--enable_model_warmup",
+                       "--max_num_load_retries=5", "--load_retry_interval_micros=60000000",
+                       "--tensorflow_intra_op_parallelism=2", "--ssl_config_file=",
+                       "--per_process_gpu_memory_fraction=0.5", "--mixed_precision=bfloat16"]
+    argv = [f"--port={free_port()}", f"--rest_api_port={rest_port}", "--model_name=toy",
+            f"--model_base_path={base}", "--rest_api_num_threads=4",
+            "--rest_api_timeout_in_ms=5000", "--rest_api_enable_cors_support=true",
+            "--file_system_poll_wait_seconds=0", "--enable_batching=false",
+            "--grpc_channel_arguments=grpc.max_connection_age_ms=60000",
+            *not_implemented]
+    parser = argparse.ArgumentParser()
+    add_server_flags(parser)
+    caplog.set_level(logging.WARNING, logger="tfxp.serving.main")
+    server = server_from_args(parser.parse_args(argv))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(not_implemented)
+    for flag in not_implemented:
+        name = flag[2:].split("=")[0]
+        assert name in ACCEPTED_NOT_IMPLEMENTED
+        assert [line for line in lines if line.startswith(f"--{name} ")] == [
+            f"--{name} is accepted but not implemented by this server; ignored"]
+    with server:
+        request = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/models/toy")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+    for name, kind in ACCEPTED_NOT_IMPLEMENTED.items():  # every one parses
+        value = "true" if kind is bool else "1"
+        assert getattr(parser.parse_args([f"--{name}={value}"]), name) is not None
+    assert main(["--version"]) == 0
