@@ -47,7 +47,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from tfxp.core.signatures import (CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS,
                                   DEFAULT_SIGNATURE, EXAMPLES_INPUT, REGRESS_METHOD,
                                   REGRESS_OUTPUT, SCORES_OUTPUT)
-from tfxp.serving import tensors
+from tfxp.serving import json_tensor, tensors
 from tfxp.serving.errors import failed_precondition, invalid_argument, make_error
 from tfxp.serving.manager import ModelManager, Servable, examples_from_input
 
@@ -270,9 +270,11 @@ class InferenceCore:
             value = inputs[alias]
             got = _array_dtype_enum(value)
             if got != info.dtype:
-                raise invalid_argument(f"Expects arg[{index}] ({alias}) to be "
-                                       f"{_dtype_name(info.dtype)} but {_dtype_name(got)} "
-                                       f"is provided")
+                # TF's executor words it so (DataTypeString names); the alias is ours.
+                raise invalid_argument(f"Expects arg[{index}] to be "
+                                       f"{json_tensor.data_type_string(info.dtype)} but "
+                                       f"{json_tensor.data_type_string(got)} is provided "
+                                       f"(input {alias})")
             if not servable.runs_in_session and not _shape_compatible(value.shape, info):
                 raise invalid_argument(f"input {alias} has shape {list(value.shape)}, which "
                                        f"is not compatible with the signature's shape "

@@ -96,7 +96,7 @@ class RestApiHandler:
                 including_default_value_fields=True)
         if verb not in ("predict", "classify", "regress"):
             raise malformed
-        document = self._parse_json(body)
+        document = json_tensor.parse_json(body)
         if "signature_name" in document:
             if not isinstance(document["signature_name"], str):
                 raise invalid_argument("JSON Value: not formatted correctly. "
@@ -121,27 +121,6 @@ class RestApiHandler:
         result = self._core.regress(regression_pb2.RegressionRequest(
             model_spec=spec, input=inp)).result
         return {CLASSIFY_REGRESS_KEY: [r.value for r in result.regressions]}
-
-    @staticmethod
-    def _parse_json(body: bytes) -> Dict[str, Any]:
-        """json_tensor.cc ParseJson."""
-        if not body:
-            raise invalid_argument("JSON Parse error: The document is empty")
-        try:
-            document = json.loads(body)
-        except json.JSONDecodeError as err:
-            raise invalid_argument(f"JSON Parse error: {err.msg} at offset: {err.pos}") from None
-        except UnicodeDecodeError as err:
-            raise invalid_argument(f"JSON Parse error: Invalid encoding in string. at "
-                                   f"offset: {err.start}") from None
-        except RecursionError:
-            # A nesting bomb ("[[[[..."): rapidjson's kParseErrorStackOverflow.
-            raise invalid_argument("JSON Parse error: The document nests too deeply "
-                                   "(nesting bomb)") from None
-        if not isinstance(document, dict):
-            raise invalid_argument(f"JSON Value: {body[:256].decode('utf-8', 'replace')} "
-                                   f"Is not object")
-        return document
 
     def _predict(self, spec: model_pb2.ModelSpec, document) -> Dict[str, Any]:
         servable = self._core.manager.servable(spec)

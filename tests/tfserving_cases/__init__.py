@@ -24,12 +24,3 @@ class Case:
     xfail: Optional[str] = None
     note: str = ""
 
-
-# xfail reasons shared by the case modules: changes to inference.py / rest.py
-# that the conformance change makes.
-RESULTS_KEY = ("server side: REST classify/regress answer under 'results' (not "
-               "'result'); fixed by the conformance change")
-TYPED_FIELDS = ("server side: Predict fills typed fields (float_val...) instead of "
-                "tensor_content; fixed by the conformance change")
-TF1_MODELS = ("server side: TF1-style models without input shapes load and run; fixed by "
-              "the conformance change")

@@ -12,7 +12,7 @@ the HTTP server hands the path to the REST handler (kPathRegex).
 """
 from __future__ import annotations
 
-from tests.tfserving_cases import RESULTS_KEY, TF1_MODELS, Case
+from tests.tfserving_cases import Case
 
 MODEL = "saved_model_half_plus_two_2_versions"
 VERSION = 123
@@ -76,10 +76,7 @@ HANDLER = [
     Case("PredictRequestErrors/empty_document", _call("POST", _PREDICT, ""),
          error=(INVALID, "JSON Parse error: The document is empty")),
     Case("PredictRequestErrors/bad_json", _call("POST", _PREDICT, "instances = [1, 2]"),
-         error=(INVALID, "JSON Parse error: Invalid value"),
-         xfail="server side (outside the conformance change's list): rest.py parses "
-               "bodies with json.loads and reports Python's 'Expecting value'; "
-               "json_tensor.parse_json gives rapidjson's 'Invalid value.'"),
+         error=(INVALID, "JSON Parse error: Invalid value")),
     Case("PredictRequestErrors/wrong_type", _call("POST", _PREDICT,
                                                   '{ "instances": ["x", "y"] }'),
          error=(INVALID, "not of expected type: float")),
@@ -107,21 +104,21 @@ HANDLER = [
                '{"signature_name": "serving_default", "inputs": [3.0, 4.0]}'),
          {"outputs": [3.5, 4.0]}),
     Case("Regress/latest", _call("POST", f"/v1/models/{MODEL}:regress", _REGRESS_BODY),
-         {"results": [42]}, xfail=RESULTS_KEY),
+         {"results": [42]}),
     Case("Regress/version",
          _call("POST", f"/v1/models/{MODEL}/versions/{VERSION}:regress", _REGRESS_BODY),
-         {"results": [42]}, xfail=RESULTS_KEY),
+         {"results": [42]}),
     Case("Regress/label",
          _call("POST", f"/v1/models/{MODEL}/labels/{LABEL}:regress", _REGRESS_BODY),
-         {"results": [42]}, xfail=RESULTS_KEY),
+         {"results": [42]}),
     Case("Classify/latest",
          _call("POST", f"/v1/models/{MODEL}:classify",
                '{"signature_name": "classify_x_to_y", "examples": [ { "x": 20.0 } ] }'),
-         {"results": [[["", 12]]]}, xfail=RESULTS_KEY),
+         {"results": [[["", 12]]]}),
     Case("Classify/label",
          _call("POST", f"/v1/models/{MODEL}/labels/{LABEL}:classify",
                '{"signature_name": "classify_x_to_y", "examples": [ { "x": 10.0 } ] }'),
-         {"results": [[["", 7]]]}, xfail=RESULTS_KEY),
+         {"results": [[["", 7]]]}),
 ] + [
     Case(f"GetStatus/{how}", _call("GET", path), {"model_version_status": [{
         "version": "123", "state": "AVAILABLE",
@@ -134,8 +131,7 @@ HANDLER = [
 # The same Regress/Classify calls on half_plus_two built as a TF1 graph, whose
 # example input has no shape (TF Serving's own test model).
 TF1_HANDLER = [
-    Case(f"{case.id}/tf1", dict(case.input, model="tf1"), case.expect,
-         xfail=f"{TF1_MODELS}; and {RESULTS_KEY}")
+    Case(f"{case.id}/tf1", dict(case.input, model="tf1"), case.expect)
     for case in HANDLER if case.id.split("/")[0] in ("Regress", "Classify")
 ]
 

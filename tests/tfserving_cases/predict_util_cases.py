@@ -13,7 +13,7 @@ and typed values field), or ``error`` (code, message fragment).
 """
 from __future__ import annotations
 
-from tests.tfserving_cases import TYPED_FIELDS, Case
+from tests.tfserving_cases import Case
 
 INVALID, FAILED = "INVALID_ARGUMENT", "FAILED_PRECONDITION"
 MODEL, VERSION = "test_model", 123
@@ -21,10 +21,6 @@ _SPEC = f'model_spec {{ name: "{MODEL}" version {{ value: {VERSION} }} }}'
 _X_2 = 'inputs { key: "x" value { dtype: DT_FLOAT float_val: 2.0 } }'
 _METHOD_CHECK = ("needs --enable_signature_method_name_check, which our server does not "
                  "have: it implements TF Serving's default (the check off)")
-
-_ARG_MESSAGE = ("server side (outside the conformance change's list): inference.py writes "
-                "'Expects arg[0] (x) to be float32 but ... is provided'; TF's executor says "
-                "'Expects arg[0] to be float but ...' (DataTypeString names, no alias)")
 
 
 def _response(signature, outputs):
@@ -54,43 +50,41 @@ PREDICT = [
          note="also checked: 'Missing but required: {x}'"),
     Case("PredictionInvalidTensor", {"request": _SPEC + """
         inputs { key: "x" value { dtype: DT_BOOL bool_val: true } }"""},
-         error=(INVALID, "Expects arg[0] to be float but bool is provided"),
-         xfail=_ARG_MESSAGE),
+         error=(INVALID, "Expects arg[0] to be float but bool is provided")),
     Case("OutputFiltersDontMatchModelSpecOutputs/unknown",
          {"request": _SPEC + _X_2 + ' output_filter: "output_filter"'},
          error=(INVALID, "output tensor alias not found in signature: output_filter")),
     Case("OutputFiltersDontMatchModelSpecOutputs/known",
          {"request": _SPEC + _X_2 + ' output_filter: "y"'},
-         {"response": _response("serving_default", {"y": 3})}, xfail=TYPED_FIELDS),
+         {"response": _response("serving_default", {"y": 3})}),
     Case("OutputFiltersDontMatchModelSpecOutputs/duplicate",
          {"request": _SPEC + _X_2 + ' output_filter: "y" output_filter: "y"'},
          error=(INVALID, "duplicate output tensor alias: y")),
     Case("InputTensorsHaveWrongType", {"request": _SPEC + """
         inputs { key: "x" value {
           dtype: DT_STRING tensor_shape { dim { size: 1 } } string_val: "any_value" } }
-        output_filter: "y" """}, error=(INVALID, "to be float but string is provided"),
-         xfail=_ARG_MESSAGE),
+        output_filter: "y" """}, error=(INVALID, "to be float but string is provided")),
     Case("ModelMissingSignatures", {"request": _SPEC, "server": "bad"},
          error=(FAILED, ""),
          note="TF Serving runs this one only in its internal build; the case holds here"),
     Case("PredictionSuccess", {"request": _SPEC + _X_2},
-         {"response": _response("serving_default", {"y": 3})}, xfail=TYPED_FIELDS),
+         {"response": _response("serving_default", {"y": 3})}),
     Case("PredictionWithNamedRegressionSignature", {"request": f"""
         model_spec {{ name: "{MODEL}" version {{ value: {VERSION} }}
                       signature_name: "regress_x2_to_y3" }}
         inputs {{ key: "inputs" value {{ dtype: DT_FLOAT float_val: 2.0 }} }}"""},
-         {"response": _response("regress_x2_to_y3", {"outputs": 4})}, xfail=TYPED_FIELDS),
+         {"response": _response("regress_x2_to_y3", {"outputs": 4})}),
     Case("PredictionWithNamedClassificationSignature", {"request": f"""
         model_spec {{ name: "{MODEL}" version {{ value: {VERSION} }}
                       signature_name: "classify_x2_to_y3" }}
         inputs {{ key: "inputs" value {{ dtype: DT_FLOAT float_val: 2.0 }} }}"""},
-         {"response": _response("classify_x2_to_y3", {"scores": 4})}, xfail=TYPED_FIELDS),
+         {"response": _response("classify_x2_to_y3", {"scores": 4})}),
     # Stateful: one case, its calls in order.
     Case("PredictionWithCustomizedSignatures", {"server": "counter", "steps": [
         ("get_counter", "", 0), ("incr_counter", "", 1), ("reset_counter", "", 0),
         ("incr_counter", 'output_filter: "output"', 1),
         ("incr_counter_by", 'inputs { key: "delta" value { dtype: DT_FLOAT float_val: 3 } }',
-         4)]}, xfail=TYPED_FIELDS),
+         4)]}),
     Case("ThreadPoolOptions", {"request": _SPEC + _X_2},
          {"response": _response("serving_default", {"y": 3})},
          skip="RunPredict's per-call inter/intra-op thread pools: neither InferenceCore "
