@@ -16,7 +16,6 @@ HTTP server carries it (``serving.http_server``).
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import urllib.parse
