@@ -45,8 +45,8 @@ Behaviour, with the TF Serving source it follows:
 
 Limits of ours (TF Serving's net_http has none), all answered, none silent:
 
-- a body over ``--max_request_bytes`` gets 429 RESOURCE_EXHAUSTED with the
-  JSON error (``serving.errors.HTTP_STATUS``), chunked bodies included. The
+- a body over ``--max_request_bytes`` gets 413 (Content Too Large; a client
+  reads RESOURCE_EXHAUSTED) with the JSON error, chunked bodies included. The
   body is read and dropped, so that the client sees the answer rather than a
   reset; one declared larger than ``_DRAIN_BYTES`` is answered at once and
   the connection closed;
@@ -86,7 +86,10 @@ _ORIGIN = re.compile(r"https?://")
 _CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),  # http_rest_api_util.cc AddCORSHeaders
                  ("Access-Control-Allow-Methods", "POST, GET"),
                  ("Access-Control-Allow-Headers", "Content-Type"))
-_TOO_LARGE = HTTP_STATUS[grpc.StatusCode.RESOURCE_EXHAUSTED]
+# A body over the limit is HTTP's 413 Content Too Large (RFC 9110 15.5.14),
+# still RESOURCE_EXHAUSTED to a client (serving.errors.CODE_FOR_HTTP); other
+# RESOURCE_EXHAUSTED answers (a full batch queue) stay 429.
+_TOO_LARGE = 413
 
 
 def _json(payload: Any) -> bytes:

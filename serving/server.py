@@ -45,8 +45,8 @@ Deliberate differences from ``tensorflow_model_server``, all on the safe side:
 - REST is on 8501 by default (TF Serving: off unless ``--rest_api_port``);
 - requests are limited to ``--max_request_bytes`` (default 4 MiB, gRPC's own
   default; TF Serving raises gRPC's limit to 2 GiB). Larger gRPC messages get
-  RESOURCE_EXHAUSTED from gRPC itself, larger REST bodies 429 with the same
-  code; ``--grpc_channel_arguments`` can still override gRPC's options;
+  RESOURCE_EXHAUSTED from gRPC itself, larger REST bodies 413 (a client reads the same
+  code); ``--grpc_channel_arguments`` can still override gRPC's options;
 - model names must be ``[A-Za-z0-9_][A-Za-z0-9_.-]*``; request data is never
   turned into a file path;
 - a TF2 SavedModel's signatures run as concrete functions of the loaded

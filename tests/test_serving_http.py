@@ -169,12 +169,12 @@ def test_a_client_that_disconnects_leaves_no_traceback(rest, caplog):
     assert not problems, [r.getMessage() for r in problems]
 
 
-def test_bodies_over_the_limit_answer_429_json_and_keep_the_connection(rest):
+def test_bodies_over_the_limit_answer_413_json_and_keep_the_connection(rest):
     server, api = rest
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.request("POST", "/v1/models/m:predict", body=b"x" * 5000)
     response = conn.getresponse()
-    assert response.status == 429
+    assert response.status == 413
     assert "larger than max (1000)" in json.loads(response.read())["error"]
     sock = conn.sock
     # Chunked, 3 x 600 bytes: over the limit only once the chunks add up.
@@ -185,7 +185,7 @@ def test_bodies_over_the_limit_answer_429_json_and_keep_the_connection(rest):
         conn.send(b"258\r\n" + b"y" * 600 + b"\r\n")
     conn.send(b"0\r\n\r\n")
     response = conn.getresponse()
-    assert response.status == 429
+    assert response.status == 413
     assert "larger than max (1000)" in json.loads(response.read())["error"]
     conn.request("POST", "/v1/models/m:predict", body=b"z" * 1000)  # at the limit: served
     response = conn.getresponse()
@@ -202,7 +202,7 @@ def test_a_huge_declared_body_is_refused_at_once(rest):
     answer = _read_all(sock)
     sock.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 429")
+    assert head.startswith(b"HTTP/1.1 413")
     assert b"larger than max" in body
 
 

@@ -426,7 +426,7 @@ def test_server_binds_loopback_by_default_and_limits_rest_bodies(tmp_path, toy_v
                                          data=b"{" + b" " * 2000 + b"}")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request)
-        assert err.value.code == 429  # RESOURCE_EXHAUSTED
+        assert err.value.code == 413  # Content Too Large (RESOURCE_EXHAUSTED to clients)
         assert "larger than max" in json.loads(err.value.read())["error"]
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server.rest_url + "/metrics")

@@ -15,7 +15,7 @@ request with one fault, each with the status code the server documents
   missing model name, unknown version label -> INVALID_ARGUMENT (REST 400);
 - unknown model or version -> NOT_FOUND (404);
 - unknown signature -> FAILED_PRECONDITION (Predict; REST 400);
-- tensors over ``--max_request_bytes`` -> RESOURCE_EXHAUSTED (REST 429);
+- tensors over ``--max_request_bytes`` -> RESOURCE_EXHAUSTED (REST 413);
 - empty tensors, invalid UTF-8 inside string tensors -> OK (bytes are data);
 - truncated protobuf bytes (sent raw): a prefix that still parses is an
   incomplete request -> INVALID_ARGUMENT; bytes that do not parse ->
@@ -258,7 +258,7 @@ def _rest_case(rng):
         return kind, path, json.dumps(bad).encode(), 400
     body = json.dumps({"instances": [{"x": [1.0, 2.0, 3.0], "tag": "a"}] *
                        (MAX_REQUEST_BYTES // 20)}).encode()
-    return kind, path, body, 429
+    return kind, path, body, 413
 
 
 def _post(url: str, body: bytes, timeout: float = 30):

@@ -247,7 +247,7 @@ def test_request_size_limit_is_explicit_and_enforced_on_both_protocols(server, s
     body = json.dumps({"instances": [{"x": [1.0, 2.0, 3.0], "tag": "t"}] * 3000}).encode()
     assert len(body) > server.max_request_bytes
     status, payload = _rest(server, "/v1/models/toy:predict", body)
-    assert status == 429 and b"larger than max" in payload
+    assert status == 413 and b"larger than max" in payload
     # Oversized requests cost nothing lasting: normal requests still work.
     assert stub.Predict(small, timeout=30).outputs["y"].tensor_shape.dim[0].size == 1000
 
