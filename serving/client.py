@@ -724,7 +724,8 @@ def _results(answer: Dict[str, Any]) -> List[Any]:
     """The classify/regress answer: ``"results"`` (json_tensor.cc
     kClassifyRegressResponseKey); ``"result"`` is read too, as this project's
     server answered before it followed TF Serving."""
-    return answer["results"] if "results" in answer else answer["result"]
+    return (answer[json_tensor.RESULTS_KEY] if json_tensor.RESULTS_KEY in answer
+            else answer["result"])
 
 
 def _example_json(example: ExampleLike) -> Dict[str, Any]:

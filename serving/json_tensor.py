@@ -54,7 +54,9 @@ ROW, COLUMNAR = "row", "columnar"
 B64 = "b64"
 BYTES_SUFFIX = "_bytes"
 SIGNATURE_KEY = "signature_name"
-RESULTS_KEY = "results"  # json_tensor.cc kClassifyRegressResponseKey
+# json_tensor.cc kClassifyRegressResponseKey. (api_rest.md's prose says
+# "result", a typo: its own curl example and the server answer "results".)
+RESULTS_KEY = "results"
 ERROR_KEY = "error"
 # Our cap on a JSON value quoted in an error message (json_tensor.cc quotes
 # it whole; a REST body may be megabytes).

@@ -33,11 +33,6 @@ from tfxp.serving.inference import SIGNATURE_DEF_FIELD, InferenceCore
 
 log = logging.getLogger(__name__)
 
-# json_tensor.cc kClassifyRegressResponseKey. (api_rest.md's prose says
-# "result", a typo: its own curl example and the server answer "results".)
-CLASSIFY_REGRESS_KEY = "results"
-
-
 class RestApiHandler:
     """The REST API of one server (http_rest_api_handler.cc ``ProcessRequest``)."""
 
@@ -115,11 +110,10 @@ class RestApiHandler:
         if verb == "classify":
             result = self._core.classify(classification_pb2.ClassificationRequest(
                 model_spec=spec, input=inp)).result
-            return {CLASSIFY_REGRESS_KEY: [[[c.label, c.score] for c in cl.classes]
-                                           for cl in result.classifications]}
+            return json_tensor.classification_response(result)
         result = self._core.regress(regression_pb2.RegressionRequest(
             model_spec=spec, input=inp)).result
-        return {CLASSIFY_REGRESS_KEY: [r.value for r in result.regressions]}
+        return json_tensor.regression_response(result)
 
     def _predict(self, spec: model_pb2.ModelSpec, document) -> Dict[str, Any]:
         servable = self._core.manager.servable(spec)
