@@ -67,6 +67,7 @@ from bench.common import write_result  # noqa: E402
 from tfxp.core import env  # noqa: E402,F401
 
 import tensorflow as tf  # noqa: E402
+from tfxp.serving.versions import list_versions  # noqa: E402
 
 MODEL = "bench"
 P50_TARGET_MS = 1.0
@@ -127,7 +128,7 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
 def latest_pushed(workspace: str, family: str) -> Optional[str]:
     """``workspace/serving/<family>/<largest integer version>``, or None."""
     base = os.path.join(workspace, "serving", family)
-    versions = [int(v) for v in os.listdir(base) if v.isdigit()] if os.path.isdir(base) else []
+    versions = list_versions(base)  # the server's own reading of version names
     return os.path.join(base, str(max(versions))) if versions else None
 
 

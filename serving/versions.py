@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import time
 import uuid
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from tfxp.core.uris import dirname, is_uri, join
 
@@ -53,24 +54,68 @@ def _gfile():
     return tf.io.gfile
 
 
-def list_versions(base_path: str) -> List[int]:
-    """Integer version folders under ``base_path``, ascending; [] if none.
+# A version folder's name: base-10 ASCII digits, as TF Serving's
+# ParseVersionNumber (safe_strto64) reads them. ``str.isdigit`` is not that
+# test: it accepts "²" or Arabic-Indic digits, which ``int`` then rejects or
+# reads as a number TF Serving would never see.
+_VERSION_NAME = re.compile(r"[0-9]+")
+_INT64_MAX = (1 << 63) - 1
 
-    For URIs, as file_system_storage_path_source.cc does, a child is the part
-    of a listed name before the first ``/`` (object stores may list nested
+
+def version_number(name: str) -> Optional[int]:
+    """The version a child named ``name`` stands for, or None.
+
+    Only canonical names count (``"7"``, not ``"007"``): a version's folder
+    is found again as ``<base>/<str(version)>`` everywhere in this project.
+    TF Serving would also read ``"007"`` (and ``"+7"``) as 7; ignoring such a
+    name is the safe side, and the server logs it (``scan_versions``).
+    """
+    if not _VERSION_NAME.fullmatch(name):
+        return None
+    value = int(name)
+    if value > _INT64_MAX or str(value) != name:
+        return None
+    return value
+
+
+def scan_versions(base_path: str) -> Tuple[List[int], List[str]]:
+    """``(versions ascending, ignored child names sorted)`` under ``base_path``.
+
+    A child is a version when ``version_number`` reads its name (and, for a
+    local path, it is a folder); every other child is ignored, as
+    file_system_storage_path_source.cc skips names it cannot parse, and
+    reported in the second list, except our own ``.push-*`` temporaries and
+    other hidden names. For URIs, as that source does, a child is the part of
+    a listed name before the first ``/`` (object stores may list nested
     names, or folders with a trailing ``/``), and is not checked to be a
-    folder, which would cost one request per child.
+    folder, which would cost one request per child. A missing base path is
+    ``([], [])``.
     """
     if is_uri(base_path):
         gfile = _gfile()
         if not gfile.isdir(base_path):
-            return []
+            return [], []
         names = {name.split("/", 1)[0] for name in gfile.listdir(base_path)}
-        return sorted(int(name) for name in names if name.isdigit())
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(int(name) for name in os.listdir(base_path)
-                  if name.isdigit() and os.path.isdir(os.path.join(base_path, name)))
+        is_dir = None
+    else:
+        if not os.path.isdir(base_path):
+            return [], []
+        names = set(os.listdir(base_path))
+        is_dir = lambda name: os.path.isdir(os.path.join(base_path, name))  # noqa: E731
+    versions, ignored = [], []
+    for name in names:
+        version = version_number(name)
+        if version is not None and (is_dir is None or is_dir(name)):
+            versions.append(version)
+        elif not name.startswith("."):
+            ignored.append(name)
+    return sorted(versions), sorted(ignored)
+
+
+def list_versions(base_path: str) -> List[int]:
+    """Integer version folders under ``base_path``, ascending; [] if none
+    (``scan_versions`` without the ignored names)."""
+    return scan_versions(base_path)[0]
 
 
 def has_saved_model(model_dir: str) -> bool:
@@ -175,7 +220,7 @@ def _abandoned(base_path: str, name: str, now: float) -> bool:
     """
     parts = name[len(TMP_PREFIX):].split("-")
     host = socket.gethostname().replace("-", "_") or "host"
-    if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == host and _VERSION_NAME.fullmatch(parts[1]):
         return not _pid_alive(int(parts[1]))
     try:
         return now - os.path.getmtime(os.path.join(base_path, name)) > STALE_AFTER_S
