@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import urllib.parse
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import grpc
 
@@ -46,6 +46,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         server: RestHttpServer = self.server  # type: ignore[assignment]
         path = urllib.parse.urlsplit(self.path).path
+        page = server.pages.get(path) if method == "GET" else None
+        if page is not None:  # e.g. the Prometheus metrics page (serving.metrics)
+            self._reply_bytes(200, *page())
+            return
         if not re.fullmatch(r"/v1/.*", path, re.IGNORECASE):
             self._reply(404, {"error": f"Not found: {method} {path}"})
             return
@@ -74,9 +78,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self._reply(status, payload)
 
     def _reply(self, status: int, payload: Dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._reply_bytes(status, "application/json", json.dumps(payload).encode("utf-8"))
+
+    def _reply_bytes(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -95,9 +101,12 @@ class RestHttpServer(http.server.HTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: Tuple[str, int], api: RestApiHandler,
-                 max_request_bytes: int, threads: int):
+                 max_request_bytes: int, threads: int,
+                 pages: Optional[Dict[str, Callable[[], Tuple[str, bytes]]]] = None):
         super().__init__(address, _RequestHandler)
         self.api = api
+        # GET path -> () -> (content type, body), answered before the API.
+        self.pages = dict(pages or {})
         self.max_request_bytes = max_request_bytes
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="rest")
         self._thread: Optional[threading.Thread] = None

@@ -598,6 +598,11 @@ class ModelManager:
             except Exception:  # noqa: BLE001 - an observer must not stop loading
                 log.exception("model observer %s failed", method)
 
+    def has_available(self, name: str) -> bool:
+        """Whether model ``name`` has an available version."""
+        model = self._models.get(name)
+        return model is not None and bool(model.available)
+
     def all_models_available(self) -> bool:
         """Whether every configured model has an available version."""
         models = self._models

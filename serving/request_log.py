@@ -1,0 +1,287 @@
+"""Request logging: sampled requests and responses as ``PredictionLog`` TFRecords.
+
+Follows TF Serving 2.16's core/request_logger.cc and server_request_logger.cc
+and the protos config/logging_config.proto, log_collector_config.proto and
+apis/prediction_log.proto:
+
+- a model logs when its ``ModelConfig.logging_config`` is set:
+  ``sampling_config.sampling_rate`` (0..1) is the share of requests logged,
+  uniformly at random; ``log_collector_config.filename_prefix`` is where the
+  files go; ``log_collector_config.type`` may be empty or ``tfrecord`` (the
+  only collector here);
+- each record is a ``PredictionLog`` with ``log_metadata`` (model spec as
+  answered: name, version, signature; the sampling config; the SavedModel
+  tags) and the request and response (``predict_log``, ``classify_log``,
+  ``regress_log`` or ``multi_inference_log``). As in TF Serving, only
+  successful requests are logged, and ``:tensorflow:serving:request_log_count``
+  {model_name, status_code} counts the records written;
+- files are ``<filename_prefix>-<start unix ms>-<nnnnn>.tfrecord``, a new one
+  once the current one holds ``max_file_bytes`` (rotation by size; a log
+  collector's files are read with ``tf.data.TFRecordDataset``).
+
+Nothing on the request path touches the disk: a sampled request puts a
+reference to its request and response (or, for REST Predict, the input and
+output arrays) on a bounded queue, and one writer thread turns them into
+records and writes them. When the queue is full the record is dropped and
+counted (``:tensorflow:serving:request_log_dropped`` {model_name}), so memory
+stays bounded (``queue_size`` requests at most) under any load, and a slow
+or failing disk slows or stops the log, never the requests. A write error
+is logged once per file prefix and counted under its status code.
+
+A malformed logging config stops the server at start (``configure`` raises
+``ValueError`` naming the model and the field).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from typing import Dict, Optional, Sequence, Tuple
+
+from tensorflow_serving.apis import prediction_log_pb2, predict_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfxp.core.signatures import SERVING_TAGS
+from tfxp.core.uris import is_uri
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+COLLECTOR_TYPES = ("", "tfrecord")
+_LOG_FIELDS = {"predict": "predict_log", "classify": "classify_log",
+               "regress": "regress_log", "multi_inference": "multi_inference_log"}
+
+
+def validate_logging_config(model: model_server_config_pb2.ModelConfig) -> None:
+    """Checks ``model.logging_config``, if set.
+
+    Raises:
+      ValueError: one line naming the model and the bad field.
+    """
+    if not model.HasField("logging_config"):
+        return
+    config = model.logging_config
+    where = f"model {model.name!r}: logging_config"
+    rate = config.sampling_config.sampling_rate
+    if not 0.0 <= rate <= 1.0:  # also refuses NaN
+        raise ValueError(f"{where}.sampling_config.sampling_rate must be in [0, 1], "
+                         f"got {rate}")
+    collector = config.log_collector_config
+    if collector.type not in COLLECTOR_TYPES:
+        raise ValueError(f"{where}.log_collector_config.type {collector.type!r} is not "
+                         f"supported; expected one of: {', '.join(map(repr, COLLECTOR_TYPES))}")
+    prefix = collector.filename_prefix
+    if not prefix:
+        raise ValueError(f"{where}.log_collector_config.filename_prefix is empty")
+    if is_uri(prefix):
+        return  # checked by the first write; the request path never waits for it
+    folder = os.path.dirname(os.path.abspath(prefix))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{where}.log_collector_config.filename_prefix {prefix!r}: cannot "
+                         f"create {folder}: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{where}.log_collector_config.filename_prefix {prefix!r}: "
+                         f"{folder} is not writable")
+
+
+class _Writer:
+    """TFRecord files under one prefix, rotated by size (writer thread only)."""
+
+    def __init__(self, prefix: str, max_file_bytes: int):
+        self.prefix, self.max_file_bytes = prefix, max_file_bytes
+        self._started = int(time.time() * 1000)
+        self._index, self._bytes, self._file = 0, 0, None
+        self.paths = []
+
+    def write(self, record: bytes) -> None:
+        import tensorflow as tf  # the writer thread's import, once
+        if self._file is not None and self._bytes + len(record) > self.max_file_bytes:
+            self.close()
+        if self._file is None:
+            path = f"{self.prefix}-{self._started}-{self._index:05d}.tfrecord"
+            self._index += 1
+            self._file, self._bytes = tf.io.TFRecordWriter(path), 0
+            self.paths.append(path)
+        self._file.write(record)
+        self._bytes += len(record) + 16  # TFRecord framing: length, two CRCs
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class RequestLogger:
+    """Samples requests of the models that have a ``logging_config`` and
+    writes them from a thread of its own.
+
+    Args:
+      metrics: a ``serving.metrics.ServingMetrics``, or None.
+      queue_size: requests waiting to be written, at most; more are dropped.
+      max_file_bytes: a file is closed and the next one started past this.
+      tags: the SavedModel tags recorded in each record's metadata.
+    """
+
+    def __init__(self, metrics=None, queue_size: int = DEFAULT_QUEUE_SIZE,
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                 tags: Sequence[str] = SERVING_TAGS):
+        if queue_size < 1 or max_file_bytes < 1:
+            raise ValueError(f"queue_size and max_file_bytes must be >= 1, got "
+                             f"{queue_size} and {max_file_bytes}")
+        self._metrics = metrics
+        self._queue: "queue.Queue" = queue.Queue(queue_size)
+        self._max_file_bytes = max_file_bytes
+        self._tags = list(tags)
+        self._configs: Dict[str, model_server_config_pb2.LoggingConfig] = {}
+        self._rates: Dict[str, float] = {}
+        self._writers: Dict[str, _Writer] = {}
+        self._failed_prefixes: set = set()
+        self._thread: Optional[threading.Thread] = None
+        self._random = random.random
+        self.dropped = 0
+
+    def configure(self, config: model_server_config_pb2.ModelServerConfig) -> None:
+        """Takes the logging configs of ``config``'s models (validated first;
+        on error the previous ones stay).
+
+        Raises:
+          ValueError: a malformed logging config (see ``validate_logging_config``).
+        """
+        models = list(config.model_config_list.config)
+        for model in models:
+            validate_logging_config(model)
+        configs = {m.name: m.logging_config for m in models if m.HasField("logging_config")}
+        self._configs = configs
+        self._rates = {name: c.sampling_config.sampling_rate for name, c in configs.items()}
+        if configs and self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name="request-log")
+            self._thread.start()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._rates)
+
+    def sampled(self, model_name: str) -> bool:
+        """Whether this request of ``model_name`` is to be logged (cheap)."""
+        rate = self._rates.get(model_name)
+        return rate is not None and rate > 0 and (rate >= 1.0 or self._random() < rate)
+
+    def submit(self, kind: str, model_name: str, spec, request, response) -> None:
+        """Queues one sampled request; never blocks.
+
+        ``kind`` is ``predict``, ``classify``, ``regress`` or
+        ``multi_inference`` with the request and response messages, or
+        ``predict_arrays`` with ``{alias: ndarray}`` inputs and outputs (REST
+        Predict). ``spec`` is the answered ``ModelSpec`` (name, version,
+        signature).
+        """
+        try:
+            self._queue.put_nowait((kind, model_name, spec, request, response))
+        except queue.Full:
+            self.dropped += 1
+            if self._metrics is not None:
+                self._metrics.record_log_dropped(model_name)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits until everything queued is written and flushed (tests, stop)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._thread is not None and not self._queue.unfinished_tasks:
+            self._queue.put(("flush", "", None, None, None))
+            while self._queue.unfinished_tasks and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+    def close(self) -> None:
+        """Writes what is queued (a few seconds at most), then closes the files."""
+        if self._thread is not None:
+            self.flush(timeout=5.0)
+            self._queue.put(("stop", "", None, None, None))
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def files(self, model_name: str) -> list:
+        """Paths written for ``model_name`` so far (for tests and reports)."""
+        config = self._configs.get(model_name)
+        writer = config and self._writers.get(config.log_collector_config.filename_prefix)
+        return list(writer.paths) if writer else []
+
+    # --- the writer thread ---
+
+    def _run(self) -> None:
+        while True:
+            kind, name, spec, request, response = self._queue.get()
+            try:
+                if kind == "stop":
+                    for writer in self._writers.values():
+                        writer.close()
+                    return
+                if kind == "flush":
+                    for writer in self._writers.values():
+                        writer.flush()
+                    continue
+                self._write(kind, name, spec, request, response)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, kind, name, spec, request, response) -> None:
+        config = self._configs.get(name)
+        if config is None:
+            return  # the model left the config since
+        prefix = config.log_collector_config.filename_prefix
+        status = "OK"
+        try:
+            record = self._record(kind, spec, request, response, config)
+            writer = self._writers.get(prefix)
+            if writer is None:
+                writer = self._writers[prefix] = _Writer(prefix, self._max_file_bytes)
+            writer.write(record)
+        except Exception as err:  # noqa: BLE001 - the log must never stop serving
+            status = "INTERNAL"
+            if prefix not in self._failed_prefixes:
+                self._failed_prefixes.add(prefix)
+                log.error("request log for model %s under %s failed: %s: %s", name, prefix,
+                          type(err).__name__, err)
+        if self._metrics is not None:
+            self._metrics.record_log(name, status)
+
+    def _record(self, kind, spec, request, response, config) -> bytes:
+        entry = prediction_log_pb2.PredictionLog()
+        metadata = entry.log_metadata
+        metadata.model_spec.CopyFrom(spec)
+        metadata.sampling_config.CopyFrom(config.sampling_config)
+        metadata.saved_model_tags.extend(self._tags)
+        if kind == "predict_arrays":
+            request, response = _predict_messages(spec, request, response)
+            kind = "predict"
+        body = getattr(entry, _LOG_FIELDS[kind])
+        body.request.CopyFrom(request)
+        body.response.CopyFrom(response)
+        return entry.SerializeToString()
+
+
+def _predict_messages(spec, inputs, outputs) -> Tuple[predict_pb2.PredictRequest,
+                                                         predict_pb2.PredictResponse]:
+    """REST Predict's arrays as the gRPC messages they stand for."""
+    from tfxp.serving import tensors
+    request, response = predict_pb2.PredictRequest(), predict_pb2.PredictResponse()
+    request.model_spec.name = spec.name
+    request.model_spec.signature_name = spec.signature_name
+    response.model_spec.CopyFrom(spec)
+    for alias, value in inputs.items():
+        request.inputs[alias].CopyFrom(tensors.to_proto(value))
+    for alias, value in outputs.items():
+        response.outputs[alias].CopyFrom(tensors.to_proto(value))
+    return request, response
