@@ -43,18 +43,8 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   ``allow_version_labels_for_unavailable_models``.
 - model_servers/get_model_status_impl.cc for ``status``.
 - servables/tensorflow/saved_model_warmup_util.cc: before a version becomes
-  AVAILABLE it is warmed up with the SavedModel's
-  ``assets.extra/tf_serving_warmup_requests`` (PredictionLog TFRecords, at
-  most 1000; a failing record fails the load). Each record goes through the
-  same checks as a live request (``serving.inference.InferenceCore``: input
-  aliases, dtypes, shapes), so a record that a request could not send fails
-  the load with its index and the error naming the input; the count and
-  time of the records are logged (tensorflow/serving#1414). Such a failure is
-  not retried with the same files (the outcome cannot change); the version
-  ends at once and is tried again when its folder changes. Without that file, each
-  signature is called once with an empty batch (errors ignored), so that
-  graph instantiation (seconds for a TFT graph) is paid during the load, not
-  by the first requests after a version swap.
+  AVAILABLE it is warmed up (``serving.warmup``, passed in as ``warm_up``);
+  a failing warm-up fails the load.
 
 Request data never becomes a path: a request names a model (a key of the
 config) and a version number or label (looked up), so no model name or label
@@ -68,18 +58,17 @@ import os
 import re
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
+from tensorflow_serving.apis import input_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfxp.core.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, SERVING_TAGS
-from tfxp.serving import json_tensor, tensors
+from tfxp.core.signatures import SERVING_TAGS
 from tfxp.serving.batching import Batcher, BatchingOptions
 from tfxp.serving.flags import DEFAULT_LOAD_RETRY_INTERVAL_S, DEFAULT_MAX_NUM_LOAD_RETRIES
 from tfxp.serving.errors import (ServingError, code_from_number, failed_precondition,
@@ -90,8 +79,6 @@ from tfxp.serving.versions import has_saved_model, relative_files, scan_versions
 log = logging.getLogger(__name__)
 
 PLATFORM = "tensorflow"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-MAX_WARMUP_RECORDS = 1000  # saved_model_warmup_util.cc WarmupConsts::kMaxNumRecords
 # START..END of get_model_status.proto ModelVersionStatus.State.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 # What a model name may look like: it must fit the REST path segment
@@ -159,14 +146,6 @@ def examples_from_input(inp: input_pb2.Input) -> np.ndarray:
     return array
 
 
-def _permanent(error: ServingError) -> ServingError:
-    """Marks a load error that retrying the same files cannot change (a
-    warm-up record the request checks refuse): the version ends at once,
-    and is tried again only when its folder changes."""
-    error.permanent = True
-    return error
-
-
 class Servable:
     """One loaded version of a model: its SignatureDefs and callable signatures.
 
@@ -179,7 +158,8 @@ class Servable:
 
     def __init__(self, name: str, version: int, path: str,
                  tags: Sequence[str] = SERVING_TAGS,
-                 batching: Optional[BatchingOptions] = None, warmup: bool = True):
+                 batching: Optional[BatchingOptions] = None,
+                 warm_up: Optional[Callable[["Servable"], None]] = None):
         self.name, self.version, self.path = name, version, path
         self.warmup_records, self.warmup_seconds = 0, 0.0
         self.signature_defs = read_signature_defs(path, tags)
@@ -190,89 +170,8 @@ class Servable:
         self._batchers: Dict[tuple, Batcher] = {}
         self._lock = threading.Lock()
         self._closed = False
-        if warmup:  # --enable_model_warmup
-            self.warm_up()
-
-    def warm_up(self) -> None:
-        """Runs the warmup requests, or an empty batch through each signature.
-
-        Raises:
-          ServingError: a warmup record is malformed or fails (the load fails,
-            as in TF Serving), or there are more than 1000 records.
-        """
-        path = os.path.join(self.path, WARMUP_FILE)
-        self.warmup_records, self.warmup_seconds = 0, 0.0
-        if tf.io.gfile.exists(path):
-            started = time.monotonic()
-            records = iter(tf.data.TFRecordDataset(path))
-            while True:
-                try:
-                    record = next(records, None)
-                except tf.errors.OpError as err:  # a truncated or corrupt TFRecord
-                    raise invalid_argument(f"warmup record {self.warmup_records} of {path} "
-                                           f"cannot be read: {err.message}") from None
-                if record is None:
-                    break
-                if self.warmup_records >= MAX_WARMUP_RECORDS:
-                    raise invalid_argument(f"Number of warmup records exceeds the maximum "
-                                           f"({MAX_WARMUP_RECORDS}) at {path}")
-                try:
-                    entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-                    self._warm_up_with(entry)
-                except ServingError as err:
-                    raise _permanent(make_error(err.code, f"warmup record "
-                                                f"{self.warmup_records} of {path} failed: "
-                                                f"{err.message}")) from None
-                except Exception as err:  # noqa: BLE001 - protobuf DecodeError and the like
-                    raise _permanent(invalid_argument(
-                        f"warmup record {self.warmup_records} of {path} failed: "
-                        f"{type(err).__name__}: {err}")) from None
-                self.warmup_records += 1
-            self.warmup_seconds = time.monotonic() - started
-            log.info("Finished reading warmup data for model at %s. Number of warmup "
-                     "records read: %d. Elapsed time (microseconds): %d.", path,
-                     self.warmup_records, int(self.warmup_seconds * 1e6))
-            return
-        for name, sigdef in self.signature_defs.items():
-            inputs = {}
-            for alias, info in sigdef.inputs.items():
-                shape = info.tensor_shape
-                if shape.unknown_rank or not shape.dim or shape.dim[0].size > 0:
-                    break  # no batch dimension to make empty
-                dims = [0] + [max(d.size, 1) for d in shape.dim[1:]]
-                inputs[alias] = np.zeros(dims, dtype=json_tensor.numpy_dtype(info.dtype))
-            else:
-                if name in self.functions and inputs:
-                    try:
-                        self._call_now(name, inputs)
-                    except ServingError:
-                        pass  # only a warm-up; real requests report their errors
-
-    def _warm_up_with(self, log_entry: prediction_log_pb2.PredictionLog) -> None:
-        """Runs one warm-up record through ``InferenceCore``, the request
-        path's own checks (saved_model_warmup_util.cc RunWarmupRequest).
-
-        The record's model name and version are not looked up: it runs on
-        this servable whatever they say, as in TF Serving.
-        """
-        # Imported here: serving.inference imports this module.
-        from tfxp.serving.inference import InferenceCore
-        kind = log_entry.WhichOneof("log_type")
-        methods = {"predict_log": "predict", "classify_log": "classify",
-                   "regress_log": "regress", "multi_inference_log": "multi_inference"}
-        if kind not in methods:
-            raise invalid_argument(f"Unsupported log_type for warmup: {kind}")
-        request = type(getattr(log_entry, kind).request)()
-        request.CopyFrom(getattr(log_entry, kind).request)
-        specs = ([task.model_spec for task in request.tasks]
-                 if kind == "multi_inference_log" else [request.model_spec])
-        for spec in specs:
-            spec.name = self.name
-            signature = spec.signature_name or DEFAULT_SIGNATURE
-            if signature not in self.functions:
-                raise invalid_argument(f"warmup request names unknown signature "
-                                       f"{signature!r}")
-        getattr(InferenceCore(_ThisServable(self)), methods[kind])(request)
+        if warm_up is not None:  # serving.warmup.warm_up, unless --enable_model_warmup=false
+            warm_up(self)
 
     def call(self, signature: str, inputs: Arrays) -> Arrays:
         """Runs signature ``signature`` on ``{alias: array}``; batched if enabled.
@@ -312,17 +211,6 @@ class Servable:
             batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             batcher.stop()
-
-
-class _ThisServable:
-    """The ``ModelManager`` face ``InferenceCore`` needs for warm-up: every
-    lookup answers the servable being loaded."""
-
-    def __init__(self, servable: Servable):
-        self._servable = servable
-
-    def servable(self, spec) -> Servable:
-        return self._servable
 
 
 @dataclasses.dataclass
@@ -449,7 +337,9 @@ class ModelManager:
       allow_version_labels_for_unavailable_models: as the TF Serving flag.
       max_num_load_retries: retries after a failed load (``--max_num_load_retries``).
       load_retry_interval_s: seconds between them (``--load_retry_interval_micros``).
-      warmup: run each version's warm-up before it serves (``--enable_model_warmup``).
+      warm_up: called with each loaded ``Servable`` before it serves
+        (``serving.warmup.warm_up``; None = no warm-up, as
+        ``--enable_model_warmup=false``); what it raises fails the load.
       observer: optional; told about each load attempt and availability
         change (``serving.metrics``, ``serving.health``): called as
         ``observer.load_attempted(model, version, path, ok, seconds,
@@ -462,14 +352,14 @@ class ModelManager:
                  allow_version_labels_for_unavailable_models: bool = False,
                  max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
                  load_retry_interval_s: float = DEFAULT_LOAD_RETRY_INTERVAL_S,
-                 observer=None, warmup: bool = True):
+                 observer=None, warm_up: Optional[Callable[[Servable], None]] = None):
         validate_config(config)
         if max_num_load_retries < 0:
             raise ValueError(f"max_num_load_retries must be >= 0, got {max_num_load_retries}")
         if load_retry_interval_s < 0:
             raise ValueError(f"load_retry_interval_s must be >= 0, got {load_retry_interval_s}")
         self._max_retries = max_num_load_retries
-        self._warmup = warmup
+        self._warm_up = warm_up
         self._retry_interval = load_retry_interval_s
         self._observers = [observer] if observer is not None else []
         self._tags = tuple(tags)
@@ -722,7 +612,7 @@ class ModelManager:
         started = time.monotonic()
         try:
             servable = Servable(model.config.name, version, state.path, self._tags,
-                                self._batching, self._warmup)
+                                self._batching, self._warm_up)
         except Exception as err:  # noqa: BLE001 - any load failure is reported
             code = (err.code if isinstance(err, ServingError)
                     else code_from_number(err.error_code) if isinstance(err, tf.errors.OpError)

@@ -87,6 +87,7 @@ from tfxp.serving.grpc_service import ModelServicer, PredictionServicer
 from tfxp.serving.health import HealthReporter
 from tfxp.serving.instrumented import GRPC, REST, InstrumentedCore
 from tfxp.serving.metrics import ServingMetrics
+from tfxp.serving.warmup import warm_up
 from tfxp.serving.request_log import DEFAULT_MAX_FILE_BYTES, DEFAULT_QUEUE_SIZE, RequestLogger
 from tfxp.serving.http_server import RestHttpServer
 from tfxp.serving.inference import InferenceCore
@@ -165,7 +166,8 @@ class ModelServer:
         self.manager = ModelManager(config, tags, batching,
                                     allow_version_labels_for_unavailable_models,
                                     max_num_load_retries, load_retry_interval_s,
-                                    observer=self.metrics, warmup=enable_model_warmup)
+                                    observer=self.metrics,
+                                    warm_up=warm_up if enable_model_warmup else None)
         if self.health is not None:
             self.manager.add_observer(self.health)
         self.core = InferenceCore(self.manager)

@@ -14,9 +14,9 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from tfxp.serving.manager import (AVAILABLE, END, LOADING, WARMUP_FILE, ModelManager,
-                                  single_model_config)
+from tfxp.serving.manager import AVAILABLE, END, LOADING, ModelManager, single_model_config
 from tfxp.serving.versions import list_versions, push_atomically, scan_versions, version_number
+from tfxp.serving.warmup import WARMUP_FILE, warm_up
 from tests.serving_toy import write_toy_model
 
 
@@ -179,7 +179,8 @@ def test_after_retries_a_changed_folder_is_loaded_again(tmp_path, toy):
     base = tmp_path / "m"
     base.mkdir()
     shutil.copytree(toy[1], base / "1")
-    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0)
+    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0,
+                           warm_up=warm_up)
     manager.start(poll_seconds=0)
     try:
         _partial_copy(toy[2], str(base / "2"))
@@ -227,7 +228,8 @@ def test_warmup_record_failing_request_checks_fails_the_load(tmp_path, toy, bad_
     base = tmp_path / "m"
     base.mkdir()
     shutil.copytree(toy[1], base / "1")
-    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0)
+    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0,
+                           warm_up=warm_up)
     manager.start(poll_seconds=0)
     try:
         shutil.copytree(toy[2], base / "2")
@@ -248,8 +250,9 @@ def test_good_warmup_records_run_and_are_logged(tmp_path, toy, caplog):
     base.mkdir()
     shutil.copytree(toy[1], base / "1")
     _write_warmup(str(base / "1"), [_predict_request(GOOD_X)] * 3)
-    caplog.set_level(logging.INFO, logger="tfxp.serving.manager")
-    manager = ModelManager(single_model_config("m0", str(base)))
+    caplog.set_level(logging.INFO, logger="tfxp.serving.warmup")
+    manager = ModelManager(single_model_config("m0", str(base)),
+                           warm_up=warm_up)
     manager.start(poll_seconds=0)
     try:
         servable = manager.servable(model_pb2.ModelSpec(name="m0"))
@@ -271,7 +274,8 @@ def test_corrupt_warmup_file_names_the_record(tmp_path, toy):
     data[len(data) // 2 + 20] ^= 0xFF  # inside the second record's data: bad CRC
     with open(path, "wb") as f:
         f.write(bytes(data))
-    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0)
+    manager = ModelManager(single_model_config("m0", str(base)), max_num_load_retries=0,
+                           warm_up=warm_up)
     manager.start(poll_seconds=0)
     try:
         state = manager.version_state("m0", 1)
