@@ -36,7 +36,7 @@ import shutil
 import socket
 import time
 import uuid
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from tfxp.core.uris import dirname, is_uri, join
 
@@ -244,8 +244,46 @@ def clean_partial_pushes(base_path: str) -> List[str]:
     return removed
 
 
+def _digest_with(model_dir: str, extra_files: Dict[str, bytes]) -> str:
+    """``saved_model_digest`` of ``model_dir`` with ``extra_files`` (relative
+    path -> bytes) added or replacing files: the digest the pushed folder
+    will have."""
+    if not extra_files:
+        return saved_model_digest(model_dir)
+    digest = hashlib.sha256()
+    for rel in sorted(set(relative_files(model_dir)) | set(extra_files)):
+        digest.update(rel.encode())
+        if rel in extra_files:
+            digest.update(extra_files[rel])
+            continue
+        with _open(join(model_dir, *rel.split("/"))) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_extra(target: str, extra_files: Dict[str, bytes]) -> List[str]:
+    """Writes ``extra_files`` under ``target`` (local or URI); returns paths."""
+    written = []
+    for rel, data in sorted(extra_files.items()):
+        path = join(target, *rel.split("/"))
+        if is_uri(path):
+            _gfile().makedirs(dirname(path))
+            with _gfile().GFile(path, "wb") as f:
+                f.write(data)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.lexists(path):
+                os.remove(path)  # a copied file (or link) is replaced, not written through
+            with open(path, "wb") as f:
+                f.write(data)
+        written.append(path)
+    return written
+
+
 def push_atomically(model_dir: str, base_path: str,
-                    now: Optional[float] = None) -> tuple[int, bool]:
+                    now: Optional[float] = None,
+                    extra_files: Optional[Dict[str, bytes]] = None) -> tuple[int, bool]:
     """Publishes the SavedModel at ``model_dir`` as a new version of ``base_path``.
 
     The version is ``max(int(now), latest + 1)``: Unix seconds like TFX's
@@ -259,6 +297,10 @@ def push_atomically(model_dir: str, base_path: str,
         path or URI.
       base_path: the model's base path, local path or URI; created if missing.
       now: Unix time in seconds; defaults to ``time.time()``.
+      extra_files: ``{relative path: bytes}`` written into the version with
+        the model, e.g. ``assets.extra/tf_serving_warmup_requests``
+        (``serving.warmup``); they are part of the same atomic publication
+        (written before ``saved_model.pb`` on object stores).
     Returns:
       ``(version, pushed)``: the version now serving this model, and whether
       this call wrote it (False when it was already the latest).
@@ -269,12 +311,17 @@ def push_atomically(model_dir: str, base_path: str,
     """
     if not has_saved_model(model_dir):
         raise FileNotFoundError(f"no saved_model.pb in {model_dir!r}")
+    extra_files = dict(extra_files or {})
+    for rel in extra_files:
+        if rel in SAVED_MODEL_FILES or rel.startswith("/") or ".." in rel.split("/"):
+            raise ValueError(f"extra file {rel!r} must be a relative path inside the version "
+                             f"and not the SavedModel file")
     if is_uri(base_path):
-        return _push_to_object_store(model_dir, base_path, now)
+        return _push_to_object_store(model_dir, base_path, now, extra_files)
     os.makedirs(base_path, exist_ok=True)
     clean_partial_pushes(base_path)
     versions = list_versions(base_path)
-    digest = saved_model_digest(model_dir)
+    digest = _digest_with(model_dir, extra_files)
     if versions and saved_model_digest(
             os.path.join(base_path, str(versions[-1]))) == digest:
         return versions[-1], False
@@ -283,6 +330,7 @@ def push_atomically(model_dir: str, base_path: str,
         copy_tree(model_dir, tmp)
     else:
         shutil.copytree(model_dir, tmp)
+    _write_extra(tmp, extra_files)
     _fsync_tree(tmp)
     while True:
         versions = list_versions(base_path)
@@ -305,8 +353,8 @@ def push_atomically(model_dir: str, base_path: str,
     return version, True
 
 
-def _push_to_object_store(model_dir: str, base_path: str,
-                          now: Optional[float]) -> tuple[int, bool]:
+def _push_to_object_store(model_dir: str, base_path: str, now: Optional[float],
+                          extra_files: Dict[str, bytes]) -> tuple[int, bool]:
     """``push_atomically`` for a URI base path: no rename, ``saved_model.pb`` last.
 
     The identical-bytes check compares with the latest version that holds a
@@ -322,7 +370,7 @@ def _push_to_object_store(model_dir: str, base_path: str,
     versions = list_versions(base_path)
     ready = [v for v in versions if has_saved_model(join(base_path, str(v)))]
     if ready and saved_model_digest(join(base_path, str(ready[-1]))) == \
-            saved_model_digest(model_dir):
+            _digest_with(model_dir, extra_files):
         return ready[-1], False
     version = max(int(now if now is not None else time.time()),
                   (versions[-1] + 1) if versions else 0)
@@ -332,6 +380,8 @@ def _push_to_object_store(model_dir: str, base_path: str,
     last = {name: rank for rank, name in enumerate(reversed(SAVED_MODEL_FILES), 1)}
     written: List[str] = []
     try:
+        files = [rel for rel in files if rel not in extra_files]
+        written.extend(_write_extra(target, extra_files))
         _copy_files(model_dir, sorted(files, key=lambda rel: (last.get(rel, 0), rel)),
                     target, written)
     except BaseException:
