@@ -157,6 +157,7 @@ class RequestLogger:
         self._failed_prefixes: set = set()
         self._thread: Optional[threading.Thread] = None
         self._flushed = True
+        self._last_config = None
         self._random = random.random
         self.dropped = 0
 
@@ -171,12 +172,29 @@ class RequestLogger:
         for model in models:
             validate_logging_config(model)
         configs = {m.name: m.logging_config for m in models if m.HasField("logging_config")}
+        self._last_config = config
         self._configs = configs
         self._rates = {name: c.sampling_config.sampling_rate for name, c in configs.items()}
         if configs and self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True,
                                             name="request-log")
             self._thread.start()
+
+    # --- ModelManager observer: a config reload (gRPC HandleReloadConfigRequest
+    # or --model_config_file polling) brings its models' logging configs ---
+
+    def availability_changed(self, manager) -> None:
+        config = manager.config
+        if config is self._last_config:
+            return
+        self._last_config = config
+        try:
+            self.configure(config)
+        except ValueError as err:
+            log.error("request logging keeps its previous settings: %s", err)
+
+    def load_attempted(self, *args) -> None:
+        pass
 
     @property
     def enabled(self) -> bool:

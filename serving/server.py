@@ -168,6 +168,7 @@ class ModelServer:
                                     max_num_load_retries, load_retry_interval_s,
                                     observer=self.metrics,
                                     warm_up=warm_up if enable_model_warmup else None)
+        self.manager.add_observer(self.request_log)
         if self.health is not None:
             self.manager.add_observer(self.health)
         self.core = InferenceCore(self.manager)

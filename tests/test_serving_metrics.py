@@ -337,3 +337,21 @@ def test_malformed_logging_config_stops_the_server_naming_the_field(tmp_path, to
         ModelServer(_logging_config(base, prefix, rate, extra), grpc_port=0, rest_port=None)
     assert field in str(info.value) and "'m'" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_config_reload_turns_request_logging_on(tmp_path, toy):
+    base = _base(tmp_path, toy)
+    prefix = str(tmp_path / "logs" / "m")
+    with ModelServer(single_model_config("m", base), grpc_port=0, rest_port=None,
+                     poll_seconds=0) as server, ServingClient(server.grpc_target) as client:
+        client.predict("m", {"x": X, "tag": TAG})
+        assert not server.request_log.enabled
+        server.core.reload_config(_reload_request(_logging_config(base, prefix)))
+        client.predict("m", {"x": X, "tag": TAG})
+        assert server.request_log.flush()
+        assert len(_read_logs(server.request_log.files("m"))) == 1
+
+
+def _reload_request(config):
+    from tensorflow_serving.apis import model_management_pb2
+    return model_management_pb2.ReloadConfigRequest(config=config)
