@@ -163,9 +163,13 @@ class ModelServer:
                                          request_log_max_file_bytes, tags)
         self.request_log.configure(config)
         self.health = HealthReporter() if enable_grpc_healthcheck_service else None
+        # Retries happen at polls; with polling off (poll_seconds <= 0) there
+        # is no later attempt, so a failed load ends at once instead of
+        # staying LOADING.
         self.manager = ModelManager(config, tags, batching,
                                     allow_version_labels_for_unavailable_models,
-                                    max_num_load_retries, load_retry_interval_s,
+                                    max_num_load_retries if poll_seconds > 0 else 0,
+                                    load_retry_interval_s,
                                     observer=self.metrics,
                                     warm_up=warm_up if enable_model_warmup else None)
         self.manager.add_observer(self.request_log)
