@@ -161,7 +161,6 @@ class ModelServer:
         self.metrics_path = metrics_path
         self.request_log = RequestLogger(self.metrics, request_log_queue_size,
                                          request_log_max_file_bytes, tags)
-        self.request_log.configure(config)
         self.health = HealthReporter() if enable_grpc_healthcheck_service else None
         # Retries happen at polls; with polling off (poll_seconds <= 0) there
         # is no later attempt, so a failed load ends at once instead of
@@ -172,6 +171,7 @@ class ModelServer:
                                     load_retry_interval_s,
                                     observer=self.metrics,
                                     warm_up=warm_up if enable_model_warmup else None)
+        self.request_log.configure(config)  # after the manager validated the config
         self.manager.add_observer(self.request_log)
         if self.health is not None:
             self.manager.add_observer(self.health)
