@@ -21,9 +21,11 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   poll ends the same way without failing a version that is being written.
 - core/loader_harness.cc (``LoadWithRetries``): a failed load is retried up
   to ``max_num_load_retries`` times (``--max_num_load_retries``, 5), every
-  ``load_retry_interval_s`` (``--load_retry_interval_micros``, 1 min); the
-  version is LOADING meanwhile, so a non-atomic copy (the stock TFX
-  Pusher's) that finishes within the retries loads. Retries are checked at
+  ``load_retry_interval_s`` (``--load_retry_interval_micros``, 1 min), so a
+  non-atomic copy (the stock TFX Pusher's) that finishes within the retries
+  loads. Between attempts the version is END with its error, so
+  GetModelStatus says why it is not serving (TF Serving reports LOADING
+  while it retries). Retries are checked at
   each poll, not on a timer of their own. Once they are used up the version
   is END with its error, and, beyond TF Serving, it is tried again (with
   fresh retries) when the folder's contents change (file names, sizes and
@@ -560,7 +562,7 @@ class ModelManager:
             if self._stop.is_set():
                 return
             state = model.versions[version]
-            if state.state == START or (state.state == LOADING and state.retry_at is not None
+            if state.state == START or (state.state == END and state.retry_at is not None
                                         and now >= state.retry_at):
                 self._load(model, version)
             elif (state.state == END and state.error is not None
@@ -629,11 +631,11 @@ class ModelManager:
                       f"{self._retry_interval:g} s)" if retry else
                       " (retries used up; loading again when the folder changes)")
             with self._state_lock:
-                state.error, state.load_seconds = (code, message), seconds
+                state.state, state.error, state.load_seconds = END, (code, message), seconds
                 if retry:
                     state.retry_at = time.monotonic() + self._retry_interval
                 else:
-                    state.state, state.contents = END, self._contents(state.path)
+                    state.contents = self._contents(state.path)
             self._notify("load_attempted", model.config.name, version, state.path, False,
                          seconds, None)
             return

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from tfxp.serving.manager import AVAILABLE, END, LOADING, ModelManager, single_model_config
+from tfxp.serving.manager import AVAILABLE, END, ModelManager, single_model_config
 from tfxp.serving.versions import list_versions, push_atomically, scan_versions, version_number
 from tfxp.serving.warmup import WARMUP_FILE, warm_up
 from tests.serving_toy import write_toy_model
@@ -146,7 +146,9 @@ def test_failed_load_is_retried_until_the_copy_completes(tmp_path, toy):
         _partial_copy(toy[2], str(base / "2"))
         manager.poll()
         state = manager.version_state("m0", 2)
-        assert state.state == LOADING and state.error is not None and state.attempts == 1
+        # END with its error between attempts (GetModelStatus says why), retry due.
+        assert state.state == END and state.error is not None and state.attempts == 1
+        assert state.retry_at is not None
         assert _available(manager, "m0") == 1  # the old version keeps serving
         shutil.rmtree(base / "2")
         shutil.copytree(toy[2], base / "2")  # the copy finishes
@@ -171,6 +173,7 @@ def test_retries_wait_for_the_interval_and_then_end(tmp_path, toy):
         manager.poll()
         state = manager.version_state("m0", 1)
         assert state.state == END and state.attempts == 2 and state.error is not None
+        assert state.retry_at is None and state.contents is not None  # retries used up
     finally:
         manager.stop()
 
