@@ -185,3 +185,25 @@ def test_summary_says_which_latency_figure_failed():
         "the infra validator did not bless the model: latency: p99_b64 30.00 ms is over "
         "the budget 20 ms by 10.00 ms (50%)")
 
+
+
+def test_html_report_shows_the_failed_figure_and_both_timings():
+    from tfxp.observability import report_html
+    from tfxp.observability.mlmd import RunSummary
+    from tfxp.observability.report import _render
+    template = report_html.RUN_TEMPLATE
+    start = template.index("{% if s.infra_blessed is not none %}")
+    section = template[start:template.index("</section>", start)]
+    summary = RunSummary("p", "r", [], blessed=True, infra_blessed=False,
+                         infra_reason="latency: p50_b64 9.00 ms is 200% slower than the "
+                                      "current version's 3.00 ms",
+                         latency_ms={"p50_b1": 1.5, "p50_b64": 9.0},
+                         current_latency_ms={"p50_b1": 1.4, "p50_b64": 3.0})
+    original = report_html.RUN_TEMPLATE
+    try:
+        report_html.RUN_TEMPLATE = section
+        html = _render("RUN_TEMPLATE", s=summary)
+    finally:
+        report_html.RUN_TEMPLATE = original
+    assert "p50_b64 9.00 ms is 200% slower" in html and "current version" in html
+    assert "9.00" in html and "3.00" in html and "1.40" in html
