@@ -47,6 +47,17 @@ second throughput window (calls/s = examples/s) with each of 1, 8 and 32
 concurrent callers (median over rounds), each gRPC caller thread with its
 own channel.
 
+``--ops`` instead measures the request-path cost of the operations
+features (serving.metrics, serving.request_log): two servers in this
+process on the same model, one plain, one with Prometheus metrics on and a
+``logging_config`` logging every request (sampling rate 1.0, the worst
+case); gRPC Predict at batch 1, ``--iters`` calls per server per round in
+``--repeats`` rounds that alternate the order; p50 / p99 per server (median
+over rounds of each round's percentile) and the p50 overhead in percent
+(target: <= 5%). Without a pushed model it uses a tiny built-in one (the
+cost measured is the server's, not the model's). Writes
+``bench/results/serving_ops.json``.
+
 Rows (ratio > 1 is better for the served path): latency ratio = in-process
 ms / served ms; throughput ratio = served / in-process at the same
 concurrency; and the targets: gRPC p50 <= in-process + 1 ms (the serving
@@ -61,6 +72,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -76,6 +88,7 @@ from bench.common import write_result  # noqa: E402
 from tfxp.core import env  # noqa: E402,F401
 
 import tensorflow as tf  # noqa: E402
+from tfxp.serving.versions import list_versions  # noqa: E402
 
 MODEL = "bench"
 P50_TARGET_MS = 1.0
@@ -138,7 +151,7 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
 def latest_pushed(workspace: str, family: str) -> Optional[str]:
     """``workspace/serving/<family>/<largest integer version>``, or None."""
     base = os.path.join(workspace, "serving", family)
-    versions = [int(v) for v in os.listdir(base) if v.isdigit()] if os.path.isdir(base) else []
+    versions = list_versions(base)  # the server's own reading of version names
     return os.path.join(base, str(max(versions))) if versions else None
 
 
@@ -416,6 +429,120 @@ def modality_rows(modality: str, results: Dict[str, Dict]) -> List[Dict]:
     return rows
 
 
+OPS_TARGET_PCT = 5.0
+
+
+def _tiny_model(folder: str) -> str:
+    """A SavedModel whose ``serving_default`` parses ``x`` (3 floats) from
+    serialized tf.Examples and returns their sum: for ``--ops`` without a
+    pushed model."""
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def serve(self, inputs):
+            x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([3], tf.float32)})["x"]
+            return {"outputs": tf.reduce_sum(x, axis=1)}
+    tiny = Tiny()
+    path = os.path.join(folder, "tiny")
+    tf.saved_model.save(tiny, path, signatures={"serving_default": tiny.serve})
+    return path
+
+
+def _tiny_examples(n: int = 256) -> List[bytes]:
+    import numpy as np
+    rows = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    return [tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=r))})).SerializeToString()
+        for r in rows]
+
+
+def bench_ops(model_dir: str, examples: List[bytes], args) -> Dict[str, Dict]:
+    """gRPC Predict p50/p99 with metrics and request logging off and on."""
+    import numpy as np
+    from tfxp.serving.client import ServingClient
+    from tfxp.serving.manager import parse_config
+    from tfxp.serving.metrics import DEFAULT_PATH
+    from tfxp.serving.server import ModelServer
+
+    input_name = signature_input(
+        tf.saved_model.load(model_dir).signatures[args.signature])
+    folder = tempfile.mkdtemp(prefix="serving-ops-bench-")
+    logs = tempfile.mkdtemp(prefix="serving-ops-logs-")
+    os.symlink(os.path.abspath(model_dir), os.path.join(folder, "1"))
+    plain = (f"model_config_list {{ config {{ name: '{MODEL}' base_path: '{folder}' "
+             f"model_platform: 'tensorflow' }} }}")
+    logged = plain.replace("model_platform: 'tensorflow'", (
+        f"model_platform: 'tensorflow' logging_config {{ log_collector_config {{ "
+        f"filename_prefix: '{logs}/{MODEL}' }} sampling_config {{ sampling_rate: 1.0 }} }}"))
+    servers = {"off": ModelServer(parse_config(plain), grpc_port=0, rest_port=0,
+                                  poll_seconds=0).start(),
+               "metrics": ModelServer(parse_config(plain), grpc_port=0, rest_port=0,
+                                      poll_seconds=0, metrics_path=DEFAULT_PATH).start(),
+               "on": ModelServer(parse_config(logged), grpc_port=0, rest_port=0, poll_seconds=0,
+                                 metrics_path=DEFAULT_PATH).start()}
+    requests = [{input_name: np.array([e], dtype=object)} for e in examples]
+    clients = {k: ServingClient(s.grpc_target, timeout=60) for k, s in servers.items()}
+    rounds = {k: [] for k in servers}
+    try:
+        for name, client in clients.items():  # warm-up, untimed
+            for i in range(20):
+                client.predict(MODEL, requests[i % len(requests)], signature=args.signature)
+        for r in range(args.repeats):
+            names = list(servers)
+            for name in names[r % len(names):] + names[:r % len(names)]:  # rotated
+                client = clients[name]
+                rounds[name].append(latency_ms(
+                    lambda i: client.predict(MODEL, requests[i % len(requests)],
+                                             signature=args.signature), args.iters, r))
+        servers["on"].request_log.flush()
+        logged_files = servers["on"].request_log.files(MODEL)
+        dropped = servers["on"].request_log.dropped
+    finally:
+        for client in clients.values():
+            client.close()
+        for server in servers.values():
+            server.stop(grace=0)
+    out = {}
+    for name, per_round in rounds.items():
+        out[name] = {"p50_ms": statistics.median(percentiles(t)["p50_ms"] for t in per_round),
+                     "p99_ms": statistics.median(percentiles(t)["p99_ms"] for t in per_round)}
+    out["overhead_p50_pct"] = (out["on"]["p50_ms"] / out["off"]["p50_ms"] - 1) * 100
+    out["metrics_only_overhead_p50_pct"] = (
+        out["metrics"]["p50_ms"] / out["off"]["p50_ms"] - 1) * 100
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(logs, ignore_errors=True)
+    out["log_files"], out["log_dropped"] = len(logged_files), dropped
+    return out
+
+
+def main_ops(args, models: Dict[str, str], argv) -> int:
+    if not models:
+        models = {"tiny": _tiny_model(tempfile.mkdtemp(prefix="serving-ops-model-"))}
+    results = {}
+    for modality, model_dir in models.items():
+        examples = (_tiny_examples() if modality == "tiny"
+                    else modality_examples(modality, model_dir, args.data_dir))
+        results[modality] = bench_ops(model_dir, examples, args)
+    print(f"\n{'gRPC Predict, batch 1':36} {'p50 ms':>8} {'p99 ms':>8}")
+    for modality, r in results.items():
+        for name, label in (("off", "off"), ("metrics", "metrics only"),
+                            ("on", "metrics + logs (rate 1.0)")):
+            label = f"{modality} {label}"
+            print(f"{label:36} {r[name]['p50_ms']:8.3f} {r[name]['p99_ms']:8.3f}")
+        verdict = "meets" if r["overhead_p50_pct"] <= OPS_TARGET_PCT else "misses"
+        print(f"{modality}: p50 overhead metrics only {r['metrics_only_overhead_p50_pct']:+.1f}%, "
+              f"metrics + logs {r['overhead_p50_pct']:+.1f}% ({verdict} the "
+              f"<= {OPS_TARGET_PCT:g}% target); {r['log_files']} log file(s), "
+              f"{r['log_dropped']} records dropped")
+    command = " ".join([".venv/bin/python", "bench/serving_bench.py",
+                        *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
+    path = write_result("serving_ops", {
+        "command": command, "models": models, "signature": args.signature,
+        "repeats": args.repeats, "iters": args.iters, "results": results,
+        "load": os.getloadavg(), "target_overhead_pct_max": OPS_TARGET_PCT})
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", default=[], metavar="MODALITY=DIR",
@@ -436,6 +563,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels")
     parser.add_argument("--in-process-server", action="store_true",
                         help="run the server in this process (default: a subprocess)")
+    parser.add_argument("--ops", action="store_true",
+                        help="measure metrics + request logging on against off instead")
     args = parser.parse_args(argv)
     named = dict(m.split("=", 1) for m in args.model)
     if args.model_dir:
@@ -454,6 +583,8 @@ def main(argv=None) -> int:
                                  f"`tfxp run --model {FAMILY_OF[modality]} --train-steps 20 "
                                  f"--workspace {args.workspace}` first")
             print(f"skipping {modality}: {skipped[modality]}", flush=True)
+    if args.ops:
+        return main_ops(args, models, argv)
     if not models:
         print("no models to benchmark")
         return 1

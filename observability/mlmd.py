@@ -49,6 +49,9 @@ class RunSummary:
     blessed: Optional[bool] = None
     no_thresholds: bool = False
     infra_blessed: Optional[bool] = None
+    infra_reason: Optional[str] = None
+    latency_ms: Dict[str, float] = dataclasses.field(default_factory=dict)
+    current_latency_ms: Dict[str, float] = dataclasses.field(default_factory=dict)
     pushed_path: Optional[str] = None
     pushed_version: Optional[str] = None
     model_uri: Optional[str] = None
@@ -73,7 +76,8 @@ class RunSummary:
         if self.blessed is False:
             return "the Evaluator did not bless the model"
         if self.infra_blessed is False:
-            return "the infra validator did not bless the model"
+            return "the infra validator did not bless the model" + (
+                f": {self.infra_reason}" if self.infra_reason else "")
         return None
 
     @property
@@ -321,6 +325,14 @@ def run_summary(store: metadata_store.MetadataStore, run_id: str,
                 summary.no_thresholds = True  # finished, yet no verdict
             elif kind == "InfraBlessing" and "blessed" in props:
                 summary.infra_blessed = bool(props["blessed"].int_value)
+                if "reason" in props and props["reason"].string_value != "ok":
+                    summary.infra_reason = props["reason"].string_value
+                for key, value in props.items():  # the latency gate's figures
+                    for prefix, figures in (("current_latency_", summary.current_latency_ms),
+                                            ("latency_", summary.latency_ms)):
+                        if key.startswith(prefix) and key.endswith("_ms"):
+                            figures[key[len(prefix):-3]] = value.double_value
+                            break
             elif kind == "ModelEvaluation" and with_metrics:
                 try:
                     summary.metrics = load_metrics(artifact.uri)
@@ -354,6 +366,11 @@ def format_summary(summary: RunSummary) -> str:
     if sliced and len(summary.metrics) > 4:
         lines.append(f"  (+ {sliced} slices, see `status --run {summary.run_id}`)")
     lines.append(f"  blessed: {summary.blessing}")
+    if summary.latency_ms:
+        current = summary.current_latency_ms
+        lines.append("  serving latency (gRPC Predict, ms): " + ", ".join(
+            f"{k}={v:.2f}" + (f" (current {current[k]:.2f})" if k in current else "")
+            for k, v in sorted(summary.latency_ms.items())))
     why = summary.not_pushed_because
     lines.append(f"  pushed: {summary.pushed_path or 'nothing pushed'}"
                  + (f" ({why})" if why else ""))

@@ -180,6 +180,20 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
   {% else %}
   <p class="muted">Not evaluated.</p>
   {% endif %}
+  {% if s.infra_blessed is not none %}
+  <h3>Infra validation</h3>
+  <p>Served correctly and within the latency gate:
+  {% if s.infra_blessed %}<span class="ok">yes</span>{% else %}<span class="bad">no</span>:
+  {{ s.infra_reason or "" }}{% endif %}</p>
+  {% if s.latency_ms %}
+  <table>
+    <tr><th>gRPC Predict (ms)</th>{% for k in s.latency_ms | sort %}<th>{{ k }}</th>{% endfor %}</tr>
+    <tr><td>candidate</td>{% for k in s.latency_ms | sort %}<td class="num">{{ "%.2f" | format(s.latency_ms[k]) }}</td>{% endfor %}</tr>
+    {% if s.current_latency_ms %}<tr><td>current version</td>{% for k in s.latency_ms | sort %}<td
+      class="num">{{ "%.2f" | format(s.current_latency_ms[k]) if k in s.current_latency_ms else "" }}</td>{% endfor %}</tr>{% endif %}
+  </table>
+  {% endif %}
+  {% endif %}
 </section>
 
 <section id="data">

@@ -11,6 +11,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from tfxp.core.datasets import DatasetSpec
+from tfxp.core.latency import check_settings as check_latency_settings
 from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
 from tfxp.models.registry import ModelFamily, get_family, resolve_dataset
 
@@ -52,6 +53,15 @@ class RunConfig:
         none``): TFX's Evaluator then computes the metrics but writes no
         verdict, the run is "not evaluated: no thresholds", and the Pusher,
         which pushes blessed models only, pushes nothing.
+      latency_budget_ms: ``{figure: ms}`` upper bounds on the candidate's gRPC
+        Predict latency, figures ``p50_b1``, ``p99_b1``, ``p50_b64``,
+        ``p99_b64`` (``core.latency``); {} = no budget.
+      max_latency_slowdown: how much slower than the currently pushed
+        version the candidate may be (a share: 1.0 = twice as slow), on
+        every figure, plus ``latency_margin_ms``; None compares with the
+        budget only. Both are checked by the infra validator, which then
+        does not bless (``components.infra_validator``).
+      latency_margin_ms: absolute allowance for timing noise, in ms.
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse outputs of components whose inputs did not change.
     """
@@ -68,6 +78,9 @@ class RunConfig:
     metric_threshold: Optional[float] = None
     max_metric_drop: float = 0.0
     thresholds: bool = True
+    latency_budget_ms: Dict[str, float] = dataclasses.field(default_factory=dict)
+    max_latency_slowdown: Optional[float] = 1.0
+    latency_margin_ms: float = 2.0
     beam_pipeline_args: List[str] = dataclasses.field(
         default_factory=lambda: list(DEFAULT_BEAM_ARGS))
     enable_cache: bool = True
@@ -145,10 +158,22 @@ class RunConfig:
                              f"got {self.metric_threshold}")
         if self.max_metric_drop < 0:
             raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
+        if not isinstance(self.latency_budget_ms, dict):
+            raise ValueError(f"latency_budget_ms must be a mapping of figure to ms, got "
+                             f"{self.latency_budget_ms!r}")
+        check_latency_settings(self.latency_budget_ms, self.max_latency_slowdown,
+                               self.latency_margin_ms)
         if not self.thresholds and (self.metric_threshold is not None
                                     or self.max_metric_drop):
             raise ValueError("threshold none evaluates without thresholds; drop "
                              "metric_threshold and max_metric_drop")
+
+    @property
+    def latency_gate_json(self) -> str:
+        """The infra validator's ``latency_gate_json`` parameter."""
+        return json.dumps({"budget_ms": dict(self.latency_budget_ms),
+                           "max_slowdown": self.max_latency_slowdown,
+                           "margin_ms": self.latency_margin_ms}, sort_keys=True)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

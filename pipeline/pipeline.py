@@ -157,7 +157,8 @@ def create_components(config: RunConfig, serving_base: str,
         eval_config=evaluation.eval_config(
             dataset, config.resolved_threshold, config.max_metric_drop))
     infra_validator = InProcessInfraValidator(
-        model=trainer.outputs["model"], examples=example_gen.outputs["examples"])
+        model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+        latency_gate_json=config.latency_gate_json, serving_base=serving_base)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

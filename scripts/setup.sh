@@ -35,4 +35,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
          && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } \
     || echo "setup: chromium not installed; the headless report test will be skipped" >&2
 fi
+# Prometheus scrapes the server's metrics page once (tests/test_serving_metrics.py);
+# skipped, saying why, where the Debian package cannot be installed.
+if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing the Debian package prometheus (metrics scrape test)"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null 2>&1; }; } \
+    || echo "setup: prometheus not installed; the metrics scrape test will be skipped" >&2
+fi
 scripts/get_data.sh

@@ -25,6 +25,10 @@ DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_GRPC_THREADS = 16
 DEFAULT_REST_THREADS = 8              # TF Serving: 4 x CPUs; here the machines' 2 cores
 DEFAULT_REST_TIMEOUT_MS = 30000       # main.cc --rest_api_timeout_in_ms
+# main.cc: --max_num_load_retries 5, --load_retry_interval_micros 1 min.
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_MICROS = 60 * 1000 * 1000
+DEFAULT_LOAD_RETRY_INTERVAL_S = DEFAULT_LOAD_RETRY_INTERVAL_MICROS / 1e6
 
 # BatchingParameters defaults (``serving.batching.BatchingOptions``).
 DEFAULT_MAX_BATCH_SIZE = 1000         # TF Serving's default
@@ -50,8 +54,6 @@ ACCEPTED_NOT_IMPLEMENTED = {
     "enable_per_model_batching_parameters": bool,
     "num_load_threads": int,
     "num_unload_threads": int,
-    "max_num_load_retries": int,
-    "load_retry_interval_micros": int,
     "flush_filesystem_caches": bool,
     "tensorflow_session_parallelism": int,
     "tensorflow_session_config_file": str,
@@ -61,9 +63,7 @@ ACCEPTED_NOT_IMPLEMENTED = {
     "ssl_config_file": str,
     "platform_config_file": str,
     "per_process_gpu_memory_fraction": float,
-    "enable_model_warmup": bool,
     "num_request_iterations_for_warmup": int,
-    "monitoring_config_file": str,
     "remove_unused_fields_from_bundle_metagraph": bool,
     "prefer_tflite_model": bool,
     "num_tflite_pools": int,
@@ -74,7 +74,6 @@ ACCEPTED_NOT_IMPLEMENTED = {
     "thread_pool_factory_config_file": str,
     "mixed_precision": str,
     "skip_initialize_tpu": bool,
-    "enable_grpc_healthcheck_service": bool,
 }
 
 
@@ -132,6 +131,24 @@ def add_server_flags(parser: argparse.ArgumentParser, *, models_required: bool =
     parser.add_argument("--max_enqueued_batches", type=int,
                         default=DEFAULT_MAX_ENQUEUED_BATCHES)
     parser.add_argument("--num_batch_threads", type=int, default=DEFAULT_NUM_BATCH_THREADS)
+    # Operations (main.cc): load retries, warm-up, health, monitoring.
+    parser.add_argument("--max_num_load_retries", type=int,
+                        default=DEFAULT_MAX_NUM_LOAD_RETRIES,
+                        help="retries after a failed model load")
+    parser.add_argument("--load_retry_interval_micros", type=int,
+                        default=DEFAULT_LOAD_RETRY_INTERVAL_MICROS,
+                        help="microseconds between load retries")
+    parser.add_argument("--enable_model_warmup", type=_flag_bool, nargs="?", const=True,
+                        default=True,
+                        help="run assets.extra/tf_serving_warmup_requests before a "
+                             "version serves")
+    parser.add_argument("--enable_grpc_healthcheck_service", type=_flag_bool, nargs="?",
+                        const=True, default=False,
+                        help="serve grpc.health.v1.Health: SERVING once every model "
+                             "has an available version")
+    parser.add_argument("--monitoring_config_file",
+                        help="MonitoringConfig text proto (prometheus_config { enable: "
+                             "true path: ... }); metrics are served on the REST port")
     parser.add_argument("--version", type=_flag_bool, nargs="?", const=True, default=False,
                         help="print the version and exit")
     compat = parser.add_argument_group(

@@ -64,7 +64,7 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import grpc
 import tornado.httpserver
@@ -121,11 +121,14 @@ class RestHttpServer:
     def __init__(self, address: Tuple[str, int], api: RestApiHandler,
                  max_request_bytes: int, threads: int, *,
                  timeout_s: float = DEFAULT_TIMEOUT_S, cors: bool = False,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 pages: Optional[Dict[str, Callable[[], Tuple[str, bytes]]]] = None):
         if timeout_s <= 0:
             raise ValueError(f"REST timeout must be > 0 seconds, got {timeout_s}")
         host, port = address
         self.api = api
+        # GET path -> () -> (content type, body), answered before the API.
+        self.pages = dict(pages or {})
         self.max_request_bytes = max_request_bytes
         self.drain_bytes = max(4 * max_request_bytes, _MIN_DRAIN_BYTES)
         self.timeout_s, self.cors, self.max_connections = timeout_s, cors, max_connections
@@ -265,8 +268,12 @@ class _Exchange(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         if self._answered:
             return
+        page = self._server.pages.get(self._path) if self._method == "GET" else None
         if self._too_large:
             self._refuse_too_large()
+        elif page is not None:  # e.g. the Prometheus metrics page (serving.metrics)
+            content_type, data = page()
+            self._answer(200, data, content_type=content_type, cors=False)
         elif not _V1_PATH.fullmatch(self._path):
             self._answer(404, _json({"error": f"Not found: {self._method} {self._path}"}),
                          cors=False)

@@ -31,6 +31,7 @@ from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
 from tfxp.serving.flags import add_server_flags, not_implemented_given
 from tfxp.serving.manager import parse_config, single_model_config
+from tfxp.serving.metrics import parse_monitoring_config
 from tfxp.serving.server import ModelServer, run_until_signal
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,21 @@ def server_from_args(args: argparse.Namespace,
     elif args.enable_batching:
         batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros,
                                    args.max_enqueued_batches, args.num_batch_threads)
+    metrics_path = None
+    if getattr(args, "monitoring_config_file", None):
+        try:
+            with open(args.monitoring_config_file) as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"--monitoring_config_file: cannot read "
+                             f"{args.monitoring_config_file!r}: "
+                             f"{getattr(err, 'strerror', None) or err}") from None
+        metrics_path = parse_monitoring_config(text)
+    if args.max_num_load_retries < 0:
+        raise ValueError(f"--max_num_load_retries must be >= 0, got {args.max_num_load_retries}")
+    if args.load_retry_interval_micros < 0:
+        raise ValueError(f"--load_retry_interval_micros must be >= 0, got "
+                         f"{args.load_retry_interval_micros}")
     try:
         return ModelServer(
             config, host=args.host, grpc_port=args.port,
@@ -121,7 +137,12 @@ def server_from_args(args: argparse.Namespace,
                 args.allow_version_labels_for_unavailable_models),
             grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
             config_file=args.model_config_file,
-            config_poll_seconds=args.model_config_file_poll_wait_seconds)
+            config_poll_seconds=args.model_config_file_poll_wait_seconds,
+            max_num_load_retries=args.max_num_load_retries,
+            load_retry_interval_s=args.load_retry_interval_micros / 1e6,
+            enable_model_warmup=args.enable_model_warmup,
+            enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
+            metrics_path=metrics_path)
     except ServingError as err:
         raise ValueError(err.message) from None
 

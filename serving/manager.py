@@ -6,24 +6,36 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
 
 - sources/storage_path/file_system_storage_path_source.cc: each base path is
   polled every ``poll_seconds`` (``--file_system_poll_wait_seconds``, default
-  1 s); its integer-named children are the versions (``serving.versions.
-  list_versions``; any other name, our ``.push-*`` temporaries included, is
-  ignored); the version policy picks the aspired ones: ``latest{N}`` (default,
+  1 s); its children named by a base-10 integer are the versions
+  (``serving.versions.scan_versions``); any other name is ignored, and
+  logged once per model and name (``.push-*`` temporaries silently). Each
+  model is polled on its own: an error on one base path is logged (once per
+  distinct message) and the other models keep being polled; the version policy picks the aspired ones: ``latest{N}`` (default,
   N >= 1), ``all``, ``specific{versions}``. A missing base path keeps what is
   loaded. Base paths may be URIs (``gs://``, ``s3://``), as in TF Serving,
   whose ``Env`` reads them; every path here goes through ``tf.io.gfile``.
 - A new version folder without ``saved_model.pb`` (or ``.pbtxt``) is not
   aspired until it has one: an object-store push writes that file last
   (``serving.versions``). TF Serving would try the load, fail in TF's
-  ``MaybeSavedModelDirectory`` check and retry it (``--max_num_load_retries``
-  5, ``--load_retry_interval_micros`` 1 min, main.cc); waiting for the next
+  ``MaybeSavedModelDirectory`` check and retry it; waiting for the next
   poll ends the same way without failing a version that is being written.
+- core/loader_harness.cc (``LoadWithRetries``): a failed load is retried up
+  to ``max_num_load_retries`` times (``--max_num_load_retries``, 5), every
+  ``load_retry_interval_s`` (``--load_retry_interval_micros``, 1 min), so a
+  non-atomic copy (the stock TFX Pusher's) that finishes within the retries
+  loads. Between attempts the version is END with its error, so
+  GetModelStatus says why it is not serving (TF Serving reports LOADING
+  while it retries). Retries are checked at
+  each poll, not on a timer of their own. Once they are used up the version
+  is END with its error, and, beyond TF Serving, it is tried again (with
+  fresh retries) when the folder's contents change (file names, sizes and
+  modification times), so a copy that finishes later still loads.
 - core/aspired_versions_manager.cc with AvailabilityPreservingPolicy: aspired
   versions load highest first; a version that is no longer aspired unloads only
   once an aspired version is available (or none is aspired), so a model never
-  goes down during an update. A version whose load fails ends in state END
-  with its error, code included (GetModelStatus shows it; ``serving.errors.
-  error_from_exception``), is not retried while it stays aspired, and the
+  goes down during an update. A version whose load fails (after the
+  retries above) ends in state END with its error, code included
+  (GetModelStatus shows it; ``serving.errors.error_from_exception``), and the
   versions already serving keep serving. TF1 SavedModels are loaded into a
   Session, as TF Serving loads every model (``serving.session_model``).
 - core/basic_manager.cc and model_servers/server_core.cc for lookups: no
@@ -35,12 +47,8 @@ config/model_server_config.proto), the same text proto ``tensorflow_model_server
   ``allow_version_labels_for_unavailable_models``.
 - model_servers/get_model_status_impl.cc for ``status``.
 - servables/tensorflow/saved_model_warmup_util.cc: before a version becomes
-  AVAILABLE it is warmed up with the SavedModel's
-  ``assets.extra/tf_serving_warmup_requests`` (PredictionLog TFRecords, at
-  most 1000; a failing record fails the load). Without that file, each
-  signature is called once with an empty batch (errors ignored), so that
-  graph instantiation (seconds for a TFT graph) is paid during the load, not
-  by the first requests after a version swap.
+  AVAILABLE it is warmed up (``serving.warmup``, passed in as ``warm_up``);
+  a failing warm-up fails the load.
 
 Request data never becomes a path: a request names a model (a key of the
 config) and a version number or label (looked up), so no model name or label
@@ -54,30 +62,28 @@ import os
 import re
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-from tensorflow_serving.apis import input_pb2, model_pb2, prediction_log_pb2
+from tensorflow_serving.apis import input_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfxp.core.signatures import DEFAULT_SIGNATURE, EXAMPLES_INPUT, SERVING_TAGS
-from tfxp.serving import json_tensor, tensors
+from tfxp.core.signatures import SERVING_TAGS
 from tfxp.serving.batching import Batcher, BatchingOptions
 from tfxp.core.uris import is_uri
 from tfxp.serving.errors import (ServingError, code_from_number, error_from_exception,
                                  failed_precondition, invalid_argument, make_error, not_found)
+from tfxp.serving.flags import DEFAULT_LOAD_RETRY_INTERVAL_S, DEFAULT_MAX_NUM_LOAD_RETRIES
 from tfxp.serving.session_model import SessionModel, is_tf1_saved_model
-from tfxp.serving.versions import has_saved_model, list_versions
+from tfxp.serving.versions import has_saved_model, relative_files, scan_versions
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "tensorflow"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-MAX_WARMUP_RECORDS = 1000  # saved_model_warmup_util.cc WarmupConsts::kMaxNumRecords
 # START..END of get_model_status.proto ModelVersionStatus.State.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 # What a model name may look like: it must fit the REST path segment
@@ -159,8 +165,10 @@ class Servable:
 
     def __init__(self, name: str, version: int, path: str,
                  tags: Sequence[str] = SERVING_TAGS,
-                 batching: Optional[BatchingOptions] = None):
+                 batching: Optional[BatchingOptions] = None,
+                 warm_up: Optional[Callable[["Servable"], None]] = None):
         self.name, self.version, self.path = name, version, path
+        self.warmup_records, self.warmup_seconds = 0, 0.0
         self.signature_defs = read_signature_defs(path, tags)
         # TF1 SavedModels run in a Session as TF Serving runs them (serving.session_model).
         self.runs_in_session = is_tf1_saved_model(path, tags)
@@ -172,56 +180,8 @@ class Servable:
         self._batchers: Dict[tuple, Batcher] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self.warm_up()
-
-    def warm_up(self) -> None:
-        """Runs the warmup requests, or an empty batch through each signature.
-
-        Raises:
-          ServingError: a warmup record is malformed or fails (the load fails,
-            as in TF Serving), or there are more than 1000 records.
-        """
-        path = os.path.join(self.path, WARMUP_FILE)
-        if tf.io.gfile.exists(path):
-            records = 0
-            for record in tf.data.TFRecordDataset(path):
-                records += 1
-                if records > MAX_WARMUP_RECORDS:
-                    raise invalid_argument(f"Number of warmup records exceeds the maximum "
-                                           f"({MAX_WARMUP_RECORDS}) at {path}")
-                self._warm_up_with(prediction_log_pb2.PredictionLog.FromString(
-                    record.numpy()), path)
-            return
-        for name, sigdef in self.signature_defs.items():
-            inputs = {}
-            for alias, info in sigdef.inputs.items():
-                shape = info.tensor_shape
-                if shape.unknown_rank or not shape.dim or shape.dim[0].size > 0:
-                    break  # no batch dimension to make empty
-                dims = [0] + [max(d.size, 1) for d in shape.dim[1:]]
-                inputs[alias] = np.zeros(dims, dtype=json_tensor.numpy_dtype(info.dtype))
-            else:
-                if name in self.functions and inputs:
-                    try:
-                        self._call_now(name, inputs)
-                    except ServingError:
-                        pass  # only a warm-up; real requests report their errors
-
-    def _warm_up_with(self, log_entry: prediction_log_pb2.PredictionLog, path: str) -> None:
-        kind = log_entry.WhichOneof("log_type")
-        if kind == "predict_log":
-            request = log_entry.predict_log.request
-            inputs = {k: tensors.to_ndarray(v) for k, v in request.inputs.items()}
-        elif kind in ("classify_log", "regress_log"):
-            request = getattr(log_entry, kind).request
-            inputs = {EXAMPLES_INPUT: examples_from_input(request.input)}
-        else:
-            raise invalid_argument(f"Unsupported log_type for warmup: {kind} at {path}")
-        signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        if signature not in self.functions:
-            raise invalid_argument(f"warmup request names unknown signature {signature!r} "
-                                   f"at {path}")
-        self._call_now(signature, inputs)
+        if warm_up is not None:  # serving.warmup.warm_up, unless --enable_model_warmup=false
+            warm_up(self)
 
     def call(self, signature: str, inputs: Arrays) -> Arrays:
         """Runs signature ``signature`` on ``{alias: array}``; batched if enabled.
@@ -278,6 +238,12 @@ class VersionState:
     detected_at: float = dataclasses.field(default_factory=time.monotonic)
     available_at: Optional[float] = None
     load_seconds: Optional[float] = None
+    # Load retries (loader_harness.cc): failed attempts so far, when the
+    # next one is due (monotonic seconds), and the folder's contents once
+    # the retries ran out (a change re-arms them).
+    attempts: int = 0
+    retry_at: Optional[float] = None
+    contents: Optional[tuple] = None
 
 
 def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelServerConfig:
@@ -364,6 +330,8 @@ class _Model:
         self.available: Dict[int, Servable] = {}  # replaced, never mutated
         self.labels: Dict[str, int] = {}
         self.waiting: set = set()  # version folders without saved_model.pb yet
+        self.ignored: set = set()  # child names already logged as not versions
+        self.poll_error: Optional[str] = None  # the last polling error logged
 
 
 class ModelManager:
@@ -377,13 +345,33 @@ class ModelManager:
       tags: meta graph tags to load (``--saved_model_tags``).
       batching: server-side batching for every servable, or None.
       allow_version_labels_for_unavailable_models: as the TF Serving flag.
+      max_num_load_retries: retries after a failed load (``--max_num_load_retries``).
+      load_retry_interval_s: seconds between them (``--load_retry_interval_micros``).
+      warm_up: called with each loaded ``Servable`` before it serves
+        (``serving.warmup.warm_up``; None = no warm-up, as
+        ``--enable_model_warmup=false``); what it raises fails the load.
+      observer: optional; told about each load attempt and availability
+        change (``serving.metrics``, ``serving.health``): called as
+        ``observer.load_attempted(model, version, path, ok, seconds,
+        servable_or_None)`` and ``observer.availability_changed(manager)``.
     """
 
     def __init__(self, config: model_server_config_pb2.ModelServerConfig,
                  tags: Sequence[str] = SERVING_TAGS,
                  batching: Optional[BatchingOptions] = None,
-                 allow_version_labels_for_unavailable_models: bool = False):
+                 allow_version_labels_for_unavailable_models: bool = False,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_s: float = DEFAULT_LOAD_RETRY_INTERVAL_S,
+                 observer=None, warm_up: Optional[Callable[[Servable], None]] = None):
         validate_config(config)
+        if max_num_load_retries < 0:
+            raise ValueError(f"max_num_load_retries must be >= 0, got {max_num_load_retries}")
+        if load_retry_interval_s < 0:
+            raise ValueError(f"load_retry_interval_s must be >= 0, got {load_retry_interval_s}")
+        self._max_retries = max_num_load_retries
+        self._warm_up = warm_up
+        self._retry_interval = load_retry_interval_s
+        self._observers = [observer] if observer is not None else []
         self._tags = tuple(tags)
         self._batching = batching
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
@@ -497,20 +485,68 @@ class ModelManager:
             except Exception:  # noqa: BLE001 - keep polling; the error is logged
                 log.exception("polling the model base paths failed")
 
+    def add_observer(self, observer) -> None:
+        """Adds an observer (see the class docstring); it is told the current
+        availability at once."""
+        self._observers.append(observer)
+        observer.availability_changed(self)
+
+    def _notify(self, method: str, *args) -> None:
+        for observer in self._observers:
+            try:
+                getattr(observer, method)(*args)
+            except Exception:  # noqa: BLE001 - an observer must not stop loading
+                log.exception("model observer %s failed", method)
+
+    def has_available(self, name: str) -> bool:
+        """Whether model ``name`` has an available version."""
+        model = self._models.get(name)
+        return model is not None and bool(model.available)
+
+    def all_models_available(self) -> bool:
+        """Whether every configured model has an available version."""
+        models = self._models
+        return bool(models) and all(m.available for m in models.values())
+
     def poll(self) -> None:
-        """One pass over every model: aspire, load, then unload."""
+        """One pass over every model: aspire, load, then unload.
+
+        A model whose base path cannot be read, or whose polling fails in
+        any other way, is logged (once per distinct error) and skipped; the
+        other models are polled all the same.
+        """
         with self._poll_lock:
             for model in list(self._models.values()):
                 if self._stop.is_set():
                     return
-                self._poll_model(model)
+                self._poll_isolated(model)
+        self._notify("availability_changed", self)
+
+    def _poll_isolated(self, model: _Model) -> None:
+        try:
+            self._poll_model(model)
+        except Exception as err:  # noqa: BLE001 - one model never stops another's polling
+            message = f"{type(err).__name__}: {err}"
+            if message != model.poll_error:
+                log.error("polling base path %s of servable %s failed: %s",
+                          model.config.base_path, model.config.name, message)
+                model.poll_error = message
+            return
+        model.poll_error = None
 
     def _poll_model(self, model: _Model) -> None:
         base = model.config.base_path
         if not tf.io.gfile.isdir(base):
             log.warning("Could not find base path %s for servable %s", base, model.config.name)
             return
-        on_disk = [v for v in list_versions(base)
+        versions, ignored = scan_versions(base)
+        new_ignored = [n for n in ignored if n not in model.ignored]
+        if new_ignored:
+            log.warning("Ignoring children of base path %s of servable %s whose names are "
+                        "not base-10 version numbers: %s", base, model.config.name,
+                        ", ".join(repr(n) for n in new_ignored))
+        model.ignored = set(ignored)  # a name removed and re-added is logged again
+        on_disk = [v for v in versions
                    if v in model.versions or self._ready(model, base, v)]
         aspired = set(aspired_versions(model.config, on_disk))
         if not on_disk:
@@ -529,10 +565,20 @@ class ModelManager:
                 else:
                     state.aspired = True
         # AvailabilityPreservingPolicy: load aspired versions, highest first ...
+        now = time.monotonic()
         for version in sorted(aspired, reverse=True):
             if self._stop.is_set():
                 return
-            if model.versions[version].state == START:
+            state = model.versions[version]
+            if state.state == START or (state.state == END and state.retry_at is not None
+                                        and now >= state.retry_at):
+                self._load(model, version)
+            elif (state.state == END and state.error is not None
+                  and state.contents is not None
+                  and self._contents(state.path) != state.contents):
+                log.info("Version %d of servable %s changed on disk since its load failed; "
+                         "loading it again", version, model.config.name)
+                state.state, state.attempts, state.contents = START, 0, None
                 self._load(model, version)
         # ... then unload what is no longer aspired, never dropping to zero
         # available versions while an aspired one is not available.
@@ -556,28 +602,57 @@ class ModelManager:
                      version, model.config.name)
         return False
 
+    @staticmethod
+    def _contents(path: str) -> tuple:
+        """What a failed version folder holds: ``(relative name, size,
+        mtime)`` of every file, sorted; () when it cannot be read."""
+        out = []
+        try:
+            for rel in relative_files(path):
+                stat = tf.io.gfile.stat(os.path.join(path, *rel.split("/")))
+                out.append((rel, stat.length, stat.mtime_nsec))
+        except (OSError, tf.errors.OpError):
+            return ()
+        return tuple(out)
+
     def _load(self, model: _Model, version: int) -> None:
+        """One load attempt (loader_harness.cc LoadWithRetries, one round)."""
         state = model.versions[version]
-        state.state = LOADING
+        state.state, state.retry_at = LOADING, None
         started = time.monotonic()
         try:
             servable = Servable(model.config.name, version, state.path, self._tags,
-                                self._batching)
+                                self._batching, self._warm_up)
         except Exception as err:  # noqa: BLE001 - any load failure is reported
             error = error_from_exception(err)  # the load error's own code, as TF Serving's
             code, message = error.code, error.message
-            log.error("Loading servable: {name: %s version: %d} failed: %s",
-                      model.config.name, version, message)
+            seconds = time.monotonic() - started
+            state.attempts += 1
+            retry = (state.attempts <= self._max_retries
+                     and not getattr(err, "permanent", False))
+            log.error("Loading servable: {name: %s version: %d} failed: %s%s",
+                      model.config.name, version, message,
+                      f" (retry {state.attempts} of {self._max_retries} in "
+                      f"{self._retry_interval:g} s)" if retry else
+                      " (retries used up; loading again when the folder changes)")
             with self._state_lock:
-                state.state, state.error = END, (code, message)
-                state.load_seconds = time.monotonic() - started
+                state.state, state.error, state.load_seconds = END, (code, message), seconds
+                if retry:
+                    state.retry_at = time.monotonic() + self._retry_interval
+                else:
+                    state.contents = self._contents(state.path)
+            self._notify("load_attempted", model.config.name, version, state.path, False,
+                         seconds, None)
             return
         with self._state_lock:
             model.available = {**model.available, version: servable}
             state.state, state.available_at = AVAILABLE, time.monotonic()
             state.load_seconds = state.available_at - started
+            state.error, state.attempts, state.contents = None, 0, None
         log.info("Successfully loaded servable version {name: %s version: %d}",
                  model.config.name, version)
+        self._notify("load_attempted", model.config.name, version, state.path, True,
+                     state.load_seconds, servable)
 
     def _unload(self, model: _Model, version: int) -> None:
         with self._state_lock:
@@ -628,7 +703,8 @@ class ModelManager:
             self._models = models
             self._config = config
             for model in models.values():
-                self._poll_model(model)
+                self._poll_isolated(model)
+        self._notify("availability_changed", self)
         failed = [n for n in new_names if not self._models[n].available]
         if failed:
             raise make_error(grpc.StatusCode.UNKNOWN,

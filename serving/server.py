@@ -33,6 +33,12 @@ What it serves, with the TF Serving source each behaviour follows:
   predict_util.cc does; requests are read in either encoding
   (``serving.tensors``).
 - Error messages are cut at 1024 characters (grpc_status_util.cc).
+- Operations: Prometheus metrics on the REST port with
+  ``--monitoring_config_file`` (``serving.metrics``), the gRPC health
+  service with ``--enable_grpc_healthcheck_service`` (``serving.health``),
+  sampled request logs for models with a ``logging_config``
+  (``serving.request_log``); the front ends see the core through
+  ``serving.instrumented.InstrumentedCore``, which records both.
 
 This module is the wiring, after model_servers/server.cc and server_core.cc:
 ``ModelServer`` starts and stops the ``ModelManager``, the gRPC server and the
@@ -84,7 +90,13 @@ from tfxp.serving.flags import (DEFAULT_GRPC_PORT, DEFAULT_GRPC_THREADS, DEFAULT
                                 DEFAULT_MAX_REQUEST_BYTES, DEFAULT_POLL_SECONDS,
                                 DEFAULT_REST_PORT, DEFAULT_REST_THREADS,
                                 DEFAULT_REST_TIMEOUT_MS)
+from tfxp.serving.flags import DEFAULT_LOAD_RETRY_INTERVAL_S, DEFAULT_MAX_NUM_LOAD_RETRIES
 from tfxp.serving.grpc_service import ModelServicer, PredictionServicer
+from tfxp.serving.health import HealthReporter
+from tfxp.serving.instrumented import GRPC, REST, InstrumentedCore
+from tfxp.serving.metrics import ServingMetrics
+from tfxp.serving.warmup import warm_up
+from tfxp.serving.request_log import DEFAULT_MAX_FILE_BYTES, DEFAULT_QUEUE_SIZE, RequestLogger
 from tfxp.serving.http_server import RestHttpServer
 from tfxp.serving.inference import InferenceCore
 from tfxp.serving.manager import ModelManager, parse_config
@@ -117,6 +129,18 @@ class ModelServer:
       config_file, config_poll_seconds: re-read ``config_file`` every
         ``config_poll_seconds`` and reload when it changed
         (``--model_config_file_poll_wait_seconds``); 0 = never.
+      max_num_load_retries, load_retry_interval_s: load retries (``serving.manager``).
+      enable_model_warmup: run warm-up records at load.
+      enable_grpc_healthcheck_service: serve ``grpc.health.v1`` (``serving.health``).
+      metrics_path: serve Prometheus metrics on the REST port at this path
+        (``serving.metrics``); None = no metrics.
+      request_log_queue_size, request_log_max_file_bytes: request logging
+        (``serving.request_log``; on for models with a ``logging_config``).
+
+    Raises:
+      ValueError: bad options, or a malformed ``logging_config`` (one line
+        naming the model and the field).
+      ServingError: the model config is invalid.
     """
 
     def __init__(self, config: model_server_config_pb2.ModelServerConfig, *,
@@ -132,11 +156,39 @@ class ModelServer:
                  tags: Sequence[str] = SERVING_TAGS,
                  allow_version_labels_for_unavailable_models: bool = False,
                  grpc_channel_arguments: Sequence[Tuple[str, Any]] = (),
-                 config_file: Optional[str] = None, config_poll_seconds: float = 0):
+                 config_file: Optional[str] = None, config_poll_seconds: float = 0,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_s: float = DEFAULT_LOAD_RETRY_INTERVAL_S,
+                 enable_model_warmup: bool = True,
+                 enable_grpc_healthcheck_service: bool = False,
+                 metrics_path: Optional[str] = None,
+                 request_log_queue_size: int = DEFAULT_QUEUE_SIZE,
+                 request_log_max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
         if max_request_bytes < 1:
             raise ValueError(f"max_request_bytes must be >= 1, got {max_request_bytes}")
+        if metrics_path is not None and rest_port is None:
+            raise ValueError("--monitoring_config_file turns on Prometheus metrics, which are "
+                             "served on the REST port: give --rest_api_port")
+        # Metrics and request logs (serving.metrics, serving.request_log): a
+        # malformed logging config raises ValueError here, before anything loads.
+        self.metrics = ServingMetrics() if metrics_path is not None else None
+        self.metrics_path = metrics_path
+        self.request_log = RequestLogger(self.metrics, request_log_queue_size,
+                                         request_log_max_file_bytes, tags)
+        self.health = HealthReporter() if enable_grpc_healthcheck_service else None
+        # Retries happen at polls; with polling off (poll_seconds <= 0) there
+        # is no later attempt, so a failed load ends at once instead of
+        # staying LOADING.
         self.manager = ModelManager(config, tags, batching,
-                                    allow_version_labels_for_unavailable_models)
+                                    allow_version_labels_for_unavailable_models,
+                                    max_num_load_retries if poll_seconds > 0 else 0,
+                                    load_retry_interval_s,
+                                    observer=self.metrics,
+                                    warm_up=warm_up if enable_model_warmup else None)
+        self.request_log.configure(config)  # after the manager validated the config
+        self.manager.add_observer(self.request_log)
+        if self.health is not None:
+            self.manager.add_observer(self.health)
         self.core = InferenceCore(self.manager)
         self.host = host
         self._grpc_port, self._rest_port = grpc_port, rest_port
@@ -176,10 +228,14 @@ class ModelServer:
         try:
             self._start_grpc()
             if self._rest_port is not None:
+                pages = ({self.metrics_path: self.metrics.page}
+                         if self.metrics is not None else {})
                 self._rest_server = RestHttpServer(
-                    (self.host, self._rest_port), RestApiHandler(self.core),
+                    (self.host, self._rest_port),
+                    RestApiHandler(InstrumentedCore(self.core, REST, self.metrics,
+                                                    self.request_log)),
                     self.max_request_bytes, self._rest_threads,
-                    timeout_s=self._rest_timeout_s, cors=self._rest_cors)
+                    timeout_s=self._rest_timeout_s, cors=self._rest_cors, pages=pages)
                 self.rest_port = self._rest_server.port
                 self._rest_server.start()
         except BaseException:
@@ -201,7 +257,10 @@ class ModelServer:
         server = grpc.server(concurrent.futures.ThreadPoolExecutor(
             self._grpc_threads, thread_name_prefix="grpc"), options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.core), server)
+            PredictionServicer(InstrumentedCore(self.core, GRPC, self.metrics,
+                                                self.request_log)), server)
+        if self.health is not None:
+            self.health.add_to_server(server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core),
                                                                   server)
         address = f"{self.host}:{self._grpc_port}"
@@ -221,7 +280,9 @@ class ModelServer:
                 with open(self._config_file) as f:
                     text = f.read()
                 if text != last and last is not None:
-                    self.manager.reload_config(parse_config(text))
+                    config = parse_config(text)
+                    self.request_log.configure(config)
+                    self.manager.reload_config(config)
                     log.info("reloaded %s", self._config_file)
                 last = text
             except (OSError, ValueError, ServingError) as err:
@@ -231,6 +292,8 @@ class ModelServer:
         """Closes the ports (in-flight gRPC calls get ``grace`` seconds) and
         unloads every model."""
         self._stopped.set()
+        if self.health is not None:
+            self.health.shutdown()
         if self._grpc_server is not None:
             self._grpc_server.stop(grace).wait()
             self._grpc_server = None
@@ -238,6 +301,7 @@ class ModelServer:
             self._rest_server.stop()
             self._rest_server = None
         self.manager.stop()
+        self.request_log.close()
 
     def wait(self) -> None:
         """Blocks until ``stop`` is called (from another thread or a signal)."""

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import time
 import uuid
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from tfxp.core.uris import dirname, is_uri, join
 
@@ -53,24 +54,68 @@ def _gfile():
     return tf.io.gfile
 
 
-def list_versions(base_path: str) -> List[int]:
-    """Integer version folders under ``base_path``, ascending; [] if none.
+# A version folder's name: base-10 ASCII digits, as TF Serving's
+# ParseVersionNumber (safe_strto64) reads them. ``str.isdigit`` is not that
+# test: it accepts "²" or Arabic-Indic digits, which ``int`` then rejects or
+# reads as a number TF Serving would never see.
+_VERSION_NAME = re.compile(r"[0-9]+")
+_INT64_MAX = (1 << 63) - 1
 
-    For URIs, as file_system_storage_path_source.cc does, a child is the part
-    of a listed name before the first ``/`` (object stores may list nested
+
+def version_number(name: str) -> Optional[int]:
+    """The version a child named ``name`` stands for, or None.
+
+    Only canonical names count (``"7"``, not ``"007"``): a version's folder
+    is found again as ``<base>/<str(version)>`` everywhere in this project.
+    TF Serving would also read ``"007"`` (and ``"+7"``) as 7; ignoring such a
+    name is the safe side, and the server logs it (``scan_versions``).
+    """
+    if not _VERSION_NAME.fullmatch(name):
+        return None
+    value = int(name)
+    if value > _INT64_MAX or str(value) != name:
+        return None
+    return value
+
+
+def scan_versions(base_path: str) -> Tuple[List[int], List[str]]:
+    """``(versions ascending, ignored child names sorted)`` under ``base_path``.
+
+    A child is a version when ``version_number`` reads its name (and, for a
+    local path, it is a folder); every other child is ignored, as
+    file_system_storage_path_source.cc skips names it cannot parse, and
+    reported in the second list, except our own ``.push-*`` temporaries and
+    other hidden names. For URIs, as that source does, a child is the part of
+    a listed name before the first ``/`` (object stores may list nested
     names, or folders with a trailing ``/``), and is not checked to be a
-    folder, which would cost one request per child.
+    folder, which would cost one request per child. A missing base path is
+    ``([], [])``.
     """
     if is_uri(base_path):
         gfile = _gfile()
         if not gfile.isdir(base_path):
-            return []
+            return [], []
         names = {name.split("/", 1)[0] for name in gfile.listdir(base_path)}
-        return sorted(int(name) for name in names if name.isdigit())
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(int(name) for name in os.listdir(base_path)
-                  if name.isdigit() and os.path.isdir(os.path.join(base_path, name)))
+        is_dir = None
+    else:
+        if not os.path.isdir(base_path):
+            return [], []
+        names = set(os.listdir(base_path))
+        is_dir = lambda name: os.path.isdir(os.path.join(base_path, name))  # noqa: E731
+    versions, ignored = [], []
+    for name in names:
+        version = version_number(name)
+        if version is not None and (is_dir is None or is_dir(name)):
+            versions.append(version)
+        elif not name.startswith("."):
+            ignored.append(name)
+    return sorted(versions), sorted(ignored)
+
+
+def list_versions(base_path: str) -> List[int]:
+    """Integer version folders under ``base_path``, ascending; [] if none
+    (``scan_versions`` without the ignored names)."""
+    return scan_versions(base_path)[0]
 
 
 def has_saved_model(model_dir: str) -> bool:
@@ -175,7 +220,7 @@ def _abandoned(base_path: str, name: str, now: float) -> bool:
     """
     parts = name[len(TMP_PREFIX):].split("-")
     host = socket.gethostname().replace("-", "_") or "host"
-    if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == host and _VERSION_NAME.fullmatch(parts[1]):
         return not _pid_alive(int(parts[1]))
     try:
         return now - os.path.getmtime(os.path.join(base_path, name)) > STALE_AFTER_S
@@ -199,8 +244,46 @@ def clean_partial_pushes(base_path: str) -> List[str]:
     return removed
 
 
+def _digest_with(model_dir: str, extra_files: Dict[str, bytes]) -> str:
+    """``saved_model_digest`` of ``model_dir`` with ``extra_files`` (relative
+    path -> bytes) added or replacing files: the digest the pushed folder
+    will have."""
+    if not extra_files:
+        return saved_model_digest(model_dir)
+    digest = hashlib.sha256()
+    for rel in sorted(set(relative_files(model_dir)) | set(extra_files)):
+        digest.update(rel.encode())
+        if rel in extra_files:
+            digest.update(extra_files[rel])
+            continue
+        with _open(join(model_dir, *rel.split("/"))) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_extra(target: str, extra_files: Dict[str, bytes]) -> List[str]:
+    """Writes ``extra_files`` under ``target`` (local or URI); returns paths."""
+    written = []
+    for rel, data in sorted(extra_files.items()):
+        path = join(target, *rel.split("/"))
+        if is_uri(path):
+            _gfile().makedirs(dirname(path))
+            with _gfile().GFile(path, "wb") as f:
+                f.write(data)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.lexists(path):
+                os.remove(path)  # a copied file (or link) is replaced, not written through
+            with open(path, "wb") as f:
+                f.write(data)
+        written.append(path)
+    return written
+
+
 def push_atomically(model_dir: str, base_path: str,
-                    now: Optional[float] = None) -> tuple[int, bool]:
+                    now: Optional[float] = None,
+                    extra_files: Optional[Dict[str, bytes]] = None) -> tuple[int, bool]:
     """Publishes the SavedModel at ``model_dir`` as a new version of ``base_path``.
 
     The version is ``max(int(now), latest + 1)``: Unix seconds like TFX's
@@ -214,6 +297,10 @@ def push_atomically(model_dir: str, base_path: str,
         path or URI.
       base_path: the model's base path, local path or URI; created if missing.
       now: Unix time in seconds; defaults to ``time.time()``.
+      extra_files: ``{relative path: bytes}`` written into the version with
+        the model, e.g. ``assets.extra/tf_serving_warmup_requests``
+        (``serving.warmup``); they are part of the same atomic publication
+        (written before ``saved_model.pb`` on object stores).
     Returns:
       ``(version, pushed)``: the version now serving this model, and whether
       this call wrote it (False when it was already the latest).
@@ -224,12 +311,17 @@ def push_atomically(model_dir: str, base_path: str,
     """
     if not has_saved_model(model_dir):
         raise FileNotFoundError(f"no saved_model.pb in {model_dir!r}")
+    extra_files = dict(extra_files or {})
+    for rel in extra_files:
+        if rel in SAVED_MODEL_FILES or rel.startswith("/") or ".." in rel.split("/"):
+            raise ValueError(f"extra file {rel!r} must be a relative path inside the version "
+                             f"and not the SavedModel file")
     if is_uri(base_path):
-        return _push_to_object_store(model_dir, base_path, now)
+        return _push_to_object_store(model_dir, base_path, now, extra_files)
     os.makedirs(base_path, exist_ok=True)
     clean_partial_pushes(base_path)
     versions = list_versions(base_path)
-    digest = saved_model_digest(model_dir)
+    digest = _digest_with(model_dir, extra_files)
     if versions and saved_model_digest(
             os.path.join(base_path, str(versions[-1]))) == digest:
         return versions[-1], False
@@ -238,6 +330,7 @@ def push_atomically(model_dir: str, base_path: str,
         copy_tree(model_dir, tmp)
     else:
         shutil.copytree(model_dir, tmp)
+    _write_extra(tmp, extra_files)
     _fsync_tree(tmp)
     while True:
         versions = list_versions(base_path)
@@ -260,8 +353,8 @@ def push_atomically(model_dir: str, base_path: str,
     return version, True
 
 
-def _push_to_object_store(model_dir: str, base_path: str,
-                          now: Optional[float]) -> tuple[int, bool]:
+def _push_to_object_store(model_dir: str, base_path: str, now: Optional[float],
+                          extra_files: Dict[str, bytes]) -> tuple[int, bool]:
     """``push_atomically`` for a URI base path: no rename, ``saved_model.pb`` last.
 
     The identical-bytes check compares with the latest version that holds a
@@ -277,7 +370,7 @@ def _push_to_object_store(model_dir: str, base_path: str,
     versions = list_versions(base_path)
     ready = [v for v in versions if has_saved_model(join(base_path, str(v)))]
     if ready and saved_model_digest(join(base_path, str(ready[-1]))) == \
-            saved_model_digest(model_dir):
+            _digest_with(model_dir, extra_files):
         return ready[-1], False
     version = max(int(now if now is not None else time.time()),
                   (versions[-1] + 1) if versions else 0)
@@ -287,6 +380,8 @@ def _push_to_object_store(model_dir: str, base_path: str,
     last = {name: rank for rank, name in enumerate(reversed(SAVED_MODEL_FILES), 1)}
     written: List[str] = []
     try:
+        files = [rel for rel in files if rel not in extra_files]
+        written.extend(_write_extra(target, extra_files))
         _copy_files(model_dir, sorted(files, key=lambda rel: (last.get(rel, 0), rel)),
                     target, written)
     except BaseException:

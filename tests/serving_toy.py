@@ -44,9 +44,25 @@ class _Toy(tf.Module):
 
 
 def write_toy_model(export_dir: str, scale: float = 2.0, noisy: bool = False,
-                    example_default: bool = False, methods: bool = True) -> str:
-    """Saves the toy SavedModel to ``export_dir``; returns it."""
+                    example_default: bool = False, methods: bool = True,
+                    busy_matmuls: int = 0) -> str:
+    """Saves the toy SavedModel to ``export_dir``; returns it.
+
+    ``busy_matmuls`` > 0 makes ``classification`` (and an example
+    ``serving_default``) slow on purpose: that many 256x256 matmuls per
+    call, outputs unchanged (a candidate the latency gate must block).
+    """
     toy = _Toy(scale, noisy)
+    if busy_matmuls:
+        toy.busy = tf.Variable(tf.eye(256) * 0.5)
+
+    def busy_zero():
+        if not busy_matmuls:
+            return tf.constant(0.0)
+        m = tf.while_loop(lambda i, m: i < busy_matmuls,
+                          lambda i, m: (i + 1, tf.linalg.matmul(m, toy.busy)),
+                          (tf.constant(0), tf.identity(toy.busy)))[1]
+        return tf.reduce_sum(m) * 0.0
 
     @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x"),
                                   tf.TensorSpec([None], tf.string, name="tag")])
@@ -57,7 +73,7 @@ def write_toy_model(export_dir: str, scale: float = 2.0, noisy: bool = False,
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def classify(inputs):
         x = toy.features(inputs)
-        scores = tf.nn.softmax(x * toy.scale)
+        scores = tf.nn.softmax(x * toy.scale) + busy_zero()
         if toy.noisy:
             scores = scores + tf.random.uniform(tf.shape(scores), 0.0, 0.1)
         return {"classes": tf.tile(tf.constant([CLASSES]), [tf.shape(x)[0], 1]),
