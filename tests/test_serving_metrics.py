@@ -32,6 +32,8 @@ from tests.serving_toy import toy_examples, write_toy_model
 
 X = np.array([[1.0, 2.0, 3.0]], np.float32)
 TAG = np.array([b"t"], dtype=object)
+# Strings for the float32 input: the client cannot cast them, the server refuses.
+BAD_X = np.array([[b"a", b"b", b"c"]], dtype=object)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def test_metrics_page_counts_requests_by_model_api_signature_and_status(tmp_path
             client.predict("m", {"x": X, "tag": TAG})
         client.classify("m", toy_examples(X), signature="classification")
         with pytest.raises(ServingError):
-            client.predict("m", {"x": X.astype(np.float64), "tag": TAG})
+            client.predict("m", {"x": BAD_X, "tag": TAG})  # a string x: INVALID_ARGUMENT
         with pytest.raises(ServingError):
             client.predict("nope", {"x": X, "tag": TAG})
         for _ in range(2):
@@ -273,7 +275,7 @@ def test_request_logs_read_back_as_prediction_logs_and_rotate(tmp_path, toy):
             client.predict("m", {"x": X * i, "tag": TAG})
         client.classify("m", toy_examples(X), signature="classification")
         with pytest.raises(ServingError):  # failures are not logged
-            client.predict("m", {"x": X.astype(np.float64), "tag": TAG})
+            client.predict("m", {"x": BAD_X, "tag": TAG})  # a string x: INVALID_ARGUMENT
         rest.predict("m", {"x": X, "tag": TAG})
         assert server.request_log.flush()
         paths = server.request_log.files("m")

@@ -746,17 +746,19 @@ def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions
 
     base = make_base(tmp_path, toy_versions, [1])
     rest_port = free_port()
-    not_implemented = ["--monitoring_config_file=/etc/tfs/monitoring.config",
-                       "--enable_grpc_healthcheck_service=true", "--enable_model_warmup",
-                       "--max_num_load_retries=5", "--load_retry_interval_micros=60000000",
-                       "--tensorflow_intra_op_parallelism=2", "--ssl_config_file=",
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/monitoring/prometheus/'
+                          'metrics" }\n')
+    not_implemented = ["--tensorflow_intra_op_parallelism=2", "--ssl_config_file=",
                        "--per_process_gpu_memory_fraction=0.5", "--mixed_precision=bfloat16"]
     argv = [f"--port={free_port()}", f"--rest_api_port={rest_port}", "--model_name=toy",
             f"--model_base_path={base}", "--rest_api_num_threads=4",
             "--rest_api_timeout_in_ms=5000", "--rest_api_enable_cors_support=true",
             "--file_system_poll_wait_seconds=0", "--enable_batching=false",
             "--grpc_channel_arguments=grpc.max_connection_age_ms=60000",
-            *not_implemented]
+            f"--monitoring_config_file={monitoring}", "--enable_grpc_healthcheck_service=true",
+            "--enable_model_warmup", "--max_num_load_retries=5",
+            "--load_retry_interval_micros=60000000", *not_implemented]
     parser = argparse.ArgumentParser()
     add_server_flags(parser)
     caplog.set_level(logging.WARNING, logger="tfxp.serving.main")
@@ -772,6 +774,9 @@ def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions
         request = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/models/toy")
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.headers["Access-Control-Allow-Origin"] == "*"
+        metrics = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+        with urllib.request.urlopen(metrics, timeout=30) as response:
+            assert b"process_start_time_seconds" in response.read()
     for name, kind in ACCEPTED_NOT_IMPLEMENTED.items():  # every one parses
         value = "true" if kind is bool else "1"
         assert getattr(parser.parse_args([f"--{name}={value}"]), name) is not None
