@@ -26,22 +26,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m uv pip install -q --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
-# Headless Chromium renders the run report once (tests/test_report.py); the
-# test is skipped, saying why, where it cannot be installed (no root, no apt).
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup: installing the Debian package chromium (headless report test)"
-  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+# apt_tool COMMAND PURPOSE: installs the Debian package COMMAND for one
+# test; where it cannot be installed (no root, no apt) that test is skipped,
+# saying why.
+apt_tool() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; } || return 0
+  echo "setup: installing the Debian package $1 ($2)"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null 2>&1 \
-         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } \
-    || echo "setup: chromium not installed; the headless report test will be skipped" >&2
-fi
-# Prometheus scrapes the server's metrics page once (tests/test_serving_metrics.py);
-# skipped, saying why, where the Debian package cannot be installed.
-if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup: installing the Debian package prometheus (metrics scrape test)"
-  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 \
-         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null 2>&1; }; } \
-    || echo "setup: prometheus not installed; the metrics scrape test will be skipped" >&2
-fi
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1; }; } \
+    || echo "setup: $1 not installed; the $2 will be skipped" >&2
+}
+# Headless Chromium renders the run report once (tests/test_report.py);
+# Prometheus scrapes the server's metrics page once (tests/test_serving_metrics.py).
+apt_tool chromium "headless report test"
+apt_tool prometheus "metrics scrape test"
 scripts/get_data.sh
