@@ -307,24 +307,24 @@ class InferenceCore:
 
     def classify(self, request: classification_pb2.ClassificationRequest
                  ) -> classification_pb2.ClassificationResponse:
-        spec = _require_spec(request)
-        servable, signature, (input_alias, _) = self._example_signature(spec, "classify")
-        examples = examples_from_input(request.input)
-        outputs = servable.call(signature, {input_alias: examples})
-        response = classification_pb2.ClassificationResponse()
-        _response_spec(response.model_spec, spec.name, spec.signature_name, servable.version)
-        _fill_classification(outputs, len(examples), response.result)
-        return response
+        return self._run_examples(request, "classify",
+                                  classification_pb2.ClassificationResponse(),
+                                  _fill_classification)
 
     def regress(self, request: regression_pb2.RegressionRequest
                 ) -> regression_pb2.RegressionResponse:
+        return self._run_examples(request, "regress", regression_pb2.RegressionResponse(),
+                                  _fill_regression)
+
+    def _run_examples(self, request, kind: str, response, fill: Callable):
+        """Classify or Regress: the request's examples through the signature's
+        input alias, the outputs filled into ``response.result`` by ``fill``."""
         spec = _require_spec(request)
-        servable, signature, (input_alias, _) = self._example_signature(spec, "regress")
+        servable, signature, (input_alias, _) = self._example_signature(spec, kind)
         examples = examples_from_input(request.input)
         outputs = servable.call(signature, {input_alias: examples})
-        response = regression_pb2.RegressionResponse()
         _response_spec(response.model_spec, spec.name, spec.signature_name, servable.version)
-        _fill_regression(outputs, len(examples), response.result)
+        fill(outputs, len(examples), response.result)
         return response
 
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest
