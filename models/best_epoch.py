@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -89,7 +90,19 @@ class KeepBestEpoch(keras.callbacks.Callback):
     def _save_state(self, weights: bool) -> None:
         """Writes the state JSON (every epoch, for the curve) and, when
         ``weights``, the model's current weights as the best ones."""
-        if not (self.state_dir and self.write):
+        if not self.state_dir:
+            return
+        if not self.write:
+            # Under MultiWorkerMirroredStrategy every worker must join a save
+            # (it may run collective ops); the others' copies are discarded,
+            # as Keras' ModelCheckpoint does (TF's multi-worker Keras guide).
+            if weights:
+                scratch = tempfile.mkdtemp(prefix="tfxp-worker-best-")
+                try:
+                    self.model.save_weights(os.path.join(scratch, WEIGHTS_PREFIX),
+                                            save_format="tf")
+                finally:
+                    tf.io.gfile.rmtree(scratch)
             return
         tf.io.gfile.makedirs(self.state_dir)
         if weights:
