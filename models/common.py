@@ -51,7 +51,8 @@ def learning_rate_schedule(hparams: Mapping[str, Any]):
 
     - no ``lr_schedule`` or ``{"name": "constant"}``: ``learning_rate``;
     - ``{"name": "cosine", "warmup_steps": W}``: linear warm-up from
-      ``learning_rate``/20 to ``learning_rate`` over W steps, then cosine
+      ``learning_rate``/20 to ``learning_rate`` over W steps (at most a tenth
+      of ``total_steps``), then cosine
       decay to 0 at ``total_steps`` (which ``run_fn`` sets to the Trainer's
       steps; a model built without it decays over 10x ``warmup_steps``).
     The optimizer's step drives it, so a resumed training continues it.
@@ -62,6 +63,9 @@ def learning_rate_schedule(hparams: Mapping[str, Any]):
         return rate
     warmup = int(schedule.get("warmup_steps", 0))
     total = int(hparams.get("total_steps") or 10 * max(warmup, 1))
+    # At most a tenth of the training warms up, so that a short run (a test,
+    # a probe) is not all warm-up.
+    warmup = min(warmup, total // 10)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=rate / 20 if warmup else rate,
         decay_steps=max(1, total - warmup), alpha=0.0,
