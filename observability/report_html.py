@@ -108,10 +108,10 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
   </table>
   {% set ex = r.history.get("exported_epoch") %}
   {% if ex and ex.best_epoch %}
-  <h3 id="exported-epoch">Exported epoch</h3>
+  <h3>Exported epoch</h3>
   <p>The model exported is the one after <b>epoch {{ ex.best_epoch }}</b>: {{ ex.reason }}.
   {% if ex.patience %}Early stopping patience: {{ ex.patience }} epoch(s).{% endif %}</p>
-  <table>
+  <table id="exported-epoch">
     <tr><th>epoch</th><th>{{ ex.monitor }}</th><th></th></tr>
     {% for v in ex.curve %}
     <tr><td class="num">{{ loop.index }}</td><td class="num">{{ v | metric }}</td>
