@@ -92,6 +92,7 @@ def config_from_args(args: argparse.Namespace):
         "model": args.model, "dataset": args.dataset, "workspace": args.workspace,
         "data_dir": args.data_dir, "csv": args.csv, "train_steps": args.train_steps,
         "eval_steps": args.eval_steps, "epochs": args.epochs,
+        "early_stopping_patience": args.early_stopping_patience,
         "per_replica_batch": args.batch, "max_metric_drop": args.max_metric_drop,
     }
     if args.threshold == NO_THRESHOLDS:
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-steps", type=int, help="evaluation steps (default: the family's)")
     run.add_argument("--epochs", type=int, help="epochs the steps are split into "
                      "(default: the family's)")
+    run.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS",
+                     help="stop after EPOCHS epochs without a better blessing metric "
+                     "(default: off; the best epoch is exported either way)")
     run.add_argument("--batch", type=int, help="per-replica batch size "
                      "(default: the family's)")
     run.add_argument("--threshold", type=_threshold,

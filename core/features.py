@@ -4,6 +4,7 @@ Transformed features carry the ``_xf`` suffix so that TFMA, which merges
 transformed and raw features, never confuses the two (TFX taxi template
 convention).
 """
+import numpy as np
 
 # z-scored floats; a missing value becomes 0 (the mean) after scaling.
 NUMERIC_FEATURES = ("fare", "trip_miles", "trip_seconds")
@@ -28,13 +29,49 @@ VOCAB_TOP_K = 100
 VOCAB_OOV_BUCKETS = 1
 MISSING_TOKEN = "__missing__"
 
+# Every raw column the tabular preprocessing_fn turns into a model input: the
+# serving signatures parse exactly these (the CSV's other columns, e.g.
+# trip_start_timestamp, are not needed and are ignored when sent).
+TABULAR_MODEL_FEATURES = (NUMERIC_FEATURES + tuple(CALENDAR_FEATURES)
+                          + QUANTILE_FEATURES + VOCAB_FEATURES)
+
 # Raw columns the label is computed from; they are absent at serving time.
 FARE_KEY = "fare"
 TIPS_KEY = "tips"
 BIG_TIPPER_FRACTION = 0.2
 
+
+def big_tipper(tips, fare) -> int:
+    """The taxi label of one raw row, as ``tabular_preprocessing_fn`` computes
+    it: 1 if ``tips > 0.2 * fare``; a missing (None) fare -> 0, missing tips
+    count as 0."""
+    if fare is None:
+        return 0
+    # float32 like the TFT graph, so that rows on the boundary agree.
+    return int(np.float32(tips or 0.0) > np.float32(BIG_TIPPER_FRACTION) * np.float32(fare))
+
 # The transformed label, shared by every modality.
 LABEL_KEY = "label"
+
+
+def raw_label(values) -> int:
+    """The class id of one raw example, by the dataset's label definition:
+    its ``label`` feature (images, text) or, for the taxi data, which has
+    none, ``big_tipper`` of its ``tips`` and ``fare``.
+
+    Args:
+      values: ``{feature name: list of values}`` of one raw example (an
+        absent or empty list is a missing value).
+    Raises:
+      ValueError: the example has neither a label nor a fare.
+    """
+    if values.get(LABEL_KEY):
+        return int(values[LABEL_KEY][0])
+    if FARE_KEY in values or TIPS_KEY in values:
+        first = lambda key: values[key][0] if values.get(key) else None  # noqa: E731
+        return big_tipper(first(TIPS_KEY), first(FARE_KEY))
+    raise ValueError(f"example has no {LABEL_KEY!r} and no {FARE_KEY!r}/{TIPS_KEY!r} "
+                     f"feature; features: {', '.join(sorted(values))}")
 
 
 def transformed_name(key: str) -> str:

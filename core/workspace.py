@@ -30,6 +30,7 @@ REPORT_INDEX = "index.html"
 SERVING_MODEL_DIR = "Format-Serving"
 # Files of the Trainer's model run folder.
 HISTORY_FILE = "history.json"
+MAJORITY_FLOOR_FILE = "majority_floor.json"  # in the Evaluator's output, components/evaluator.py
 TENSORBOARD_DIR = "logs"
 
 

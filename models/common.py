@@ -15,20 +15,61 @@ def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
     """Compiles ``model`` with Adam and sparse categorical cross-entropy.
 
     Labels are int64 ``[N]`` class ids; the model outputs float32
-    ``[N, num_classes]`` probabilities.
+    ``[N, num_classes]`` probabilities. Metrics: ``accuracy``, and for
+    binary tasks ``auc`` (of class 1's probability), so that the Trainer can
+    pick its best epoch on the blessing metric (``models.best_epoch``).
 
     Args:
-      hparams: ``learning_rate`` (Adam's, float) and optionally
+      hparams: ``learning_rate`` (Adam's peak rate, float),
+        ``num_classes``, optionally ``lr_schedule`` (see
+        ``learning_rate_schedule``) and
         ``steps_per_execution`` (int >= 1, default 1): training steps one call
         of Keras' train function runs, which divides Keras' per-step Python
         work (callbacks, strategy dispatch) by that factor. The Trainer's
         ``run_fn`` sets it (``models.resumable.execution_steps``).
     """
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if hparams.get("num_classes") == 2:
+        metrics.append(ClassOneAUC(name="auc"))
     model.compile(
-        optimizer=keras.optimizers.Adam(hparams["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(hparams)),
         loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=metrics,
         steps_per_execution=int(hparams.get("steps_per_execution", 1)))
+
+
+class ClassOneAUC(keras.metrics.AUC):
+    """ROC AUC of class 1's probability, for a softmax ``[N, 2]`` output and
+    int ``[N]`` labels (TFMA's ``AUC`` on the ``probability`` output)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(tf.reshape(y_true, [-1]), y_pred[:, 1], sample_weight)
+
+
+def learning_rate_schedule(hparams: Mapping[str, Any]):
+    """Adam's learning rate from ``hparams``.
+
+    - no ``lr_schedule`` or ``{"name": "constant"}``: ``learning_rate``;
+    - ``{"name": "cosine", "warmup_steps": W}``: linear warm-up from
+      ``learning_rate``/20 to ``learning_rate`` over W steps (at most a tenth
+      of ``total_steps``), then cosine
+      decay to 0 at ``total_steps`` (which ``run_fn`` sets to the Trainer's
+      steps; a model built without it decays over 10x ``warmup_steps``).
+    The optimizer's step drives it, so a resumed training continues it.
+    """
+    rate = float(hparams["learning_rate"])
+    schedule = hparams.get("lr_schedule") or {"name": "constant"}
+    if schedule["name"] == "constant":
+        return rate
+    warmup = int(schedule.get("warmup_steps", 0))
+    total = int(hparams.get("total_steps") or 10 * max(warmup, 1))
+    # At most a tenth of the training warms up, so that a short run (a test,
+    # a probe) is not all warm-up.
+    warmup = min(warmup, total // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=rate / 20 if warmup else rate,
+        decay_steps=max(1, total - warmup), alpha=0.0,
+        warmup_target=rate if warmup else None, warmup_steps=warmup)
 
 
 def dense_stack(x: tf.Tensor, units: Sequence[int], dropout: float) -> tf.Tensor:

@@ -21,6 +21,18 @@ tensorflow_serving/apis/*.proto and servables/tensorflow/classifier.cc):
   ``[N]`` of class 1. TFMA evaluates this one (``pipeline/evaluation.py``).
 - ``serving_raw``: the ``predict`` outputs from raw values (see ``raw_signature``).
 - ``transform_features``: serialized examples -> transformed features, for TFMA.
+
+The example-taking signatures parse only the raw features the model uses
+(``SERVING_FEATURES``: what ``preprocessing_fn`` turns into model inputs;
+the label's sources excluded). A request's other features are ignored, and
+a missing unused one is no error.
+
+Text models read the first ``MAX_TOKENS`` (64) tokens of a text after
+normalisation (lowercase, punctuation dropped, split on whitespace); later
+tokens are cut off. An empty, whitespace-only or punctuation-only text maps
+to 64 padding ids and gets the model's prediction for "no words"; every
+example is computed independently, so outputs do not depend on the batch or
+its order.
 """
 from __future__ import annotations
 
@@ -35,7 +47,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from tfxp.core import features as F
-from tfxp.core.datasets import IMAGE, TEXT, DatasetSpec
+from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec
 from tfxp.core.signatures import (
     CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
     EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_SIGNATURE, SCORES_OUTPUT,
@@ -43,6 +55,12 @@ from tfxp.core.signatures import (
 
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
+# Raw features the serving signatures parse, per modality: exactly those the
+# modality's preprocessing_fn (models/preprocessing.py) makes model inputs of.
+SERVING_FEATURES = {TABULAR: F.TABULAR_MODEL_FEATURES, IMAGE: (F.IMAGE_KEY,),
+                    TEXT: (F.TEXT_KEY,)}
+# The image shapes ``serving_raw`` accepts, as ``tf.shape(images)[1:]``.
+IMAGE_SHAPES = ("28,28", "28,28,1")
 TRANSFORM_INPUT = "examples"  # serialized tf.Example [N] of ``transform_features``
 RAW_IMAGES_INPUT = "images"   # ``serving_raw`` of image models
 RAW_TEXT_INPUT = "text"       # ``serving_raw`` of text models
@@ -74,7 +92,8 @@ class ServingModule(tf.Module):
         self.model = model
         self.tft_layer = tft_output.transform_features_layer()
         self._raw_spec = tft_output.raw_feature_spec()
-        self._serving_spec = {k: v for k, v in self._raw_spec.items()
+        self._serving_spec = {k: self._raw_spec[k]
+                              for k in SERVING_FEATURES[dataset.modality]
                               if k not in LABEL_SOURCE_KEYS}
         self._labels = tf.constant(dataset.label_names)
         self._binary = dataset.num_classes == 2
@@ -121,19 +140,28 @@ class ServingModule(tf.Module):
     def raw_signature(self):
         """Signature a client calls with raw values, no ``tf.Example``.
 
-        - tabular: one ``[N]`` tensor per raw feature (dtype of the schema);
-          NaN or ``''`` marks a missing value of a feature that may be empty.
+        - tabular: one ``[N]`` tensor per raw feature the model uses
+          (``SERVING_FEATURES``, dtype of the schema); NaN or ``''`` marks a
+          missing value of a feature that may be empty.
         - image: ``images`` float32, ``[N, 28, 28]`` or ``[N, 28, 28, 1]``,
-          pixel values 0..255; any other size fails with INVALID_ARGUMENT.
-        - text: ``text`` string ``[N]``.
+          pixel values 0..255. Any other shape, even one with 784 pixels
+          (``[N, 784]``, ``[N, 56, 14, 1]``), fails with INVALID_ARGUMENT
+          "images: expected shape [N, 28, 28] or [N, 28, 28, 1], got [...]".
+        - text: ``text`` string ``[N]``; the first 64 tokens of each text
+          count (see the module docstring for empty and long texts).
         """
         if self._modality == IMAGE:
             def raw(images):
-                flat = tf.reshape(images, [tf.shape(images)[0], -1])
-                size = math.prod(F.IMAGE_SHAPE)
-                with tf.control_dependencies([tf.debugging.assert_equal(
-                        tf.shape(flat)[1], size,
-                        message="images must be [N,28,28] or [N,28,28,1]")]):
+                shape = tf.shape(images)
+                tail = tf.strings.reduce_join(tf.strings.as_string(shape[1:]), separator=",")
+                ok = tf.reduce_any(tf.equal(tail, IMAGE_SHAPES))
+                # One formatted string: the message names the input, the
+                # expected and the received shape.
+                check = tf.debugging.Assert(ok, [tf.strings.format(
+                    f"{RAW_IMAGES_INPUT}: expected shape [N, 28, 28] or [N, 28, 28, 1], "
+                    "got {}", shape, summarize=-1)])
+                with tf.control_dependencies([check]):
+                    flat = tf.reshape(images, [shape[0], math.prod(F.IMAGE_SHAPE)])
                     pixels = tf.cast(tf.round(flat), tf.int64)
                 return self.outputs({F.IMAGE_KEY: pixels})
             return tf.function(raw).get_concrete_function(

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -23,6 +23,7 @@ from tfx_bsl.public import tfxio
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 from tfxp.core.workspace import HISTORY_FILE, TENSORBOARD_DIR
+from tfxp.models.best_epoch import KeepBestEpoch, selection_metric, BEST_DIR
 from tfxp.models.common import cluster_workers, make_strategy
 from tfxp.models.export import export_serving_model
 from tfxp.models.registry import ModelFamily, get_family
@@ -34,12 +35,15 @@ CHECKPOINT_DIR = "checkpoints"  # per-epoch weights, under model_run_dir
 
 
 def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
-             tft_output: tft.TFTransformOutput, batch_size: int) -> tf.data.Dataset:
+             tft_output: tft.TFTransformOutput, batch_size: int,
+             augmentation: Optional[Dict[str, Any]] = None) -> tf.data.Dataset:
     """Transformed examples as ``(features, label)`` batches, repeated forever.
 
     Args:
       file_pattern: TFRecord files of transformed ``tf.Example``s.
       batch_size: examples per batch (the *global* batch under a strategy).
+      augmentation: image augmentations (``augment``) for the *training*
+        input; None for the eval input. They never enter the serving graph.
     Returns:
       ``tf.data.Dataset`` of ``({name: [B, ...]}, label int64 [B])``.
     """
@@ -48,10 +52,40 @@ def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
                                        label_key=F.TRANSFORMED_LABEL),
         tft_output.transformed_metadata.schema)
+    if augmentation:
+        dataset = dataset.map(augment(augmentation), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = shard_policy(
         file_pattern, cluster_workers())
     return dataset.with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def augment(augmentation: Dict[str, Any]):
+    """A ``map`` function for batches ``({image_xf: float32 [B, 28, 28, 1]},
+    label)`` that applies ``augmentation`` (names of
+    ``models.registry.AUGMENTATIONS``, validated there) to each image
+    independently:
+
+    - ``horizontal_flip``: True mirrors half of the images left-right;
+    - ``shift_pixels``: k moves each image by up to k pixels along each axis,
+      filling with 0 (the background of Fashion-MNIST).
+    """
+    layers = []
+    if augmentation.get("horizontal_flip"):
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    shift = int(augmentation.get("shift_pixels", 0))
+    if shift:
+        height, width = F.IMAGE_SHAPE[:2]
+        layers.append(keras.layers.RandomTranslation(
+            shift / height, shift / width, fill_mode="constant", fill_value=0.0))
+    key = F.transformed_name(F.IMAGE_KEY)
+
+    def apply(features, label):
+        image = features[key]
+        for layer in layers:
+            image = layer(image, training=True)
+        return {**features, key: image}, label
+    return apply
 
 
 def shard_policy(file_pattern: List[str], workers: int
@@ -128,10 +162,11 @@ def _strategy_and_batch(family: ModelFamily, config: Dict[str, Any]
 
 
 def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: StepCounter,
-               config: Dict[str, Any]) -> List[keras.callbacks.Callback]:
+               best: KeepBestEpoch, config: Dict[str, Any]) -> List[keras.callbacks.Callback]:
     """``fit``'s callbacks: the step backups to ``backup`` (spaced by
     ``backup_min_seconds`` on a single worker, see ``SpacedBackupAndRestore``),
-    ``steps``, TensorBoard logs and per-epoch weights under ``model_run_dir``.
+    ``steps``, ``best`` (after the restore, so that it sees the restored
+    step), TensorBoard logs and per-epoch weights under ``model_run_dir``.
 
     Under ``MultiWorkerMirroredStrategy``, Keras' callbacks send the other
     workers' logs and checkpoints to temporary folders and delete them.
@@ -143,6 +178,7 @@ def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: Ste
             min_seconds=(0 if cluster_workers() > 1 else
                          float(config.get("backup_min_seconds", BACKUP_MIN_SECONDS)))),
         steps,
+        best,
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, TENSORBOARD_DIR),
                                     update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
@@ -151,10 +187,12 @@ def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: Ste
 
 
 def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.callbacks.History,
-                     hparams: Dict[str, Any], steps: StepCounter, replicas: int,
-                     global_batch: int) -> None:
+                     hparams: Dict[str, Any], steps: StepCounter, best: KeepBestEpoch,
+                     replicas: int, global_batch: int) -> None:
     """Writes ``HISTORY_FILE`` (per-epoch Keras metrics, the run's sizes and
-    hparams, ``initial_step``/``steps_run``) and the weights to ``model_run_dir``."""
+    hparams, ``initial_step``/``steps_run``, and under ``exported_epoch``
+    which epoch's weights were exported and why, with the monitored metric
+    of every epoch) and the exported weights to ``model_run_dir``."""
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"history": {k: [float(v) for v in vals]
@@ -166,7 +204,8 @@ def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.call
                    "hparams": hparams,
                    # Crash recovery: the step fit resumed from, and steps run.
                    "initial_step": steps.initial_step,
-                   "steps_run": steps.steps_run}, f)
+                   "steps_run": steps.steps_run,
+                   "exported_epoch": best.summary()}, f)
     # Weights beside the hparams let tests and tools rebuild the exact Keras
     # model without going through the serving signatures.
     model.save_weights(os.path.join(model_run_dir, WEIGHTS_FILE))
@@ -188,7 +227,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point.
 
     ``fn_args.custom_config`` keys: ``family``, ``dataset`` (registry names),
-    optional ``hparams`` overrides, ``epochs``, ``per_replica_batch``,
+    optional ``hparams`` overrides, ``epochs``, ``early_stopping_patience``
+    (epochs without improvement, see ``KeepBestEpoch``), ``per_replica_batch``,
     ``checkpoint_steps`` and ``backup_min_seconds`` (see ``backup_every``),
     ``steps_per_execution`` (a cap, see ``execution_steps``).
     Train/eval steps come from ``fn_args`` (global batches).
@@ -196,7 +236,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     Writes the SavedModel to ``fn_args.serving_model_dir``, TensorBoard logs,
     per-epoch weight checkpoints (``checkpoints/``) and ``HISTORY_FILE`` of
     ``core.workspace`` (per-epoch Keras metrics, ``initial_step``/``steps_run``) to
-    ``fn_args.model_run_dir``. Training state is backed up every
+    ``fn_args.model_run_dir``. The exported weights are those of the epoch
+    with the best blessing metric on the per-epoch validation
+    (``models.best_epoch``). Training state is backed up every
     ``backup_every`` steps, at most every ``backup_min_seconds`` (30 s) on a
     single worker (``SpacedBackupAndRestore``), to ``backup_dir``; a Trainer
     restarted after a crash resumes from the last backup instead of step 0.
@@ -213,13 +255,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
     strategy, global_batch = _strategy_and_batch(family, config)
-    train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch)
-    eval_ds = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch)
     epochs, steps_per_epoch = epoch_plan(fn_args.train_steps,
                                          int(config.get("epochs", family.epochs)))
     backup_interval = backup_every(steps_per_epoch, config)
     hparams = resolve_hparams(family, dataset, tft_output, config.get("hparams"))
     hparams["steps_per_execution"] = execution_steps(steps_per_epoch, backup_interval, config)
+    hparams["total_steps"] = epochs * steps_per_epoch  # the learning-rate schedule's
+    train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch,
+                        augmentation=hparams.get("augmentation"))
+    eval_ds = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch)
     with strategy.scope():
         model = family.build_model(hparams)
     print(f"[trainer] family={family.name} dataset={dataset.name} "
@@ -229,16 +273,23 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     backup = backup_dir(fn_args, global_batch)
     steps = StepCounter()
+    best = KeepBestEpoch("val_" + selection_metric(dataset.num_classes),
+                         state_dir=os.path.join(backup, BEST_DIR),
+                         patience=config.get("early_stopping_patience"), write=is_chief())
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_data=eval_ds, validation_steps=max(1, fn_args.eval_steps or 1), verbose=2,
-        callbacks=_callbacks(fn_args.model_run_dir, backup, backup_interval, steps, config))
+        callbacks=_callbacks(fn_args.model_run_dir, backup, backup_interval, steps, best,
+                             config))
+    print(f"[trainer] exporting epoch {best.best_epoch}: {best.summary()['reason']}",
+          flush=True)
     if steps.initial_step:
         print(f"[trainer] resumed from step {steps.initial_step} ({backup}), "
               f"ran {steps.steps_run} more", flush=True)
     if not is_chief():
         _export_and_discard(model, tft_output, dataset)
         return
-    _write_run_files(fn_args.model_run_dir, model, history, hparams, steps,
+    _write_run_files(fn_args.model_run_dir, model, history, hparams, steps, best,
                      strategy.num_replicas_in_sync, global_batch)
     export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)
+    best.discard_state()

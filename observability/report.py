@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfxp.core.workspace import REPORT_INDEX, TENSORBOARD_DIR, Workspace
+from tfxp.core.workspace import MAJORITY_FLOOR_FILE, REPORT_INDEX, TENSORBOARD_DIR, Workspace
 from tfxp.observability import mlmd
 
 INDEX = REPORT_INDEX
@@ -143,6 +143,9 @@ class Report:
     confusion_threshold: Optional[float] = None
     curve: List[Dict[str, float]] = dataclasses.field(default_factory=list)
     blessing: Optional[Blessing] = None
+    # components.evaluator FLOOR_FILE: the eval split's class counts,
+    # majority-class share and the binary-accuracy floor built from it.
+    majority_floor: Optional[Dict[str, Any]] = None
     stats: List[SplitStats] = dataclasses.field(default_factory=list)
     anomalies: Optional[List[Anomaly]] = None
     signatures: List[Signature] = dataclasses.field(default_factory=list)
@@ -516,7 +519,18 @@ def collect(workspace: str, run_id: str) -> Report:
             evaluation.uri, num_classes)
         report.blessing = load_blessing(
             evaluation.uri, outputs.get("Evaluator", {}).get("ModelBlessing"))
+        report.majority_floor = load_majority_floor(evaluation.uri)
     return report
+
+
+def load_majority_floor(evaluation_uri: str) -> Optional[Dict[str, Any]]:
+    """The Evaluator's majority-share floor record, or None (multi-class
+    tasks, no thresholds, or a run before the floor existed)."""
+    path = os.path.join(evaluation_uri, MAJORITY_FLOOR_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 # ---------------------------------------------------------------- charts

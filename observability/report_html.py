@@ -106,6 +106,19 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
       <td class="num">{{ row[k] | metric if k in row else "" }}</td>{% endfor %}</tr>
     {% endfor %}
   </table>
+  {% set ex = r.history.get("exported_epoch") %}
+  {% if ex and ex.best_epoch %}
+  <h3>Exported epoch</h3>
+  <p>The model exported is the one after <b>epoch {{ ex.best_epoch }}</b>: {{ ex.reason }}.
+  {% if ex.patience %}Early stopping patience: {{ ex.patience }} epoch(s).{% endif %}</p>
+  <table id="exported-epoch">
+    <tr><th>epoch</th><th>{{ ex.monitor }}</th><th></th></tr>
+    {% for v in ex.curve %}
+    <tr><td class="num">{{ loop.index }}</td><td class="num">{{ v | metric }}</td>
+      <td>{{ "exported" if loop.index == ex.best_epoch else "" }}</td></tr>
+    {% endfor %}
+  </table>
+  {% endif %}
   {% else %}
   <p class="muted">No training history (the Trainer did not run or wrote no history.json).</p>
   {% endif %}
@@ -171,6 +184,13 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
   &middot; TFMA validation {{ {None: "not recorded", True: "passed", False: "failed"}[r.blessing.validation_ok] }}
   &middot; baseline: {{ r.blessing.baseline or "none (first blessed model: absolute thresholds only)" }}</p>
   <h3>Thresholds</h3>
+  {% if r.majority_floor %}
+  <p id="majority-floor">Binary accuracy floor {{ r.majority_floor.floor | metric }}: one example
+  above the majority-class share {{ r.majority_floor.majority_share | metric }} of the
+  {{ r.majority_floor.examples }} eval examples (class counts
+  {% for k, v in r.majority_floor.counts.items() %}{{ k }}: {{ v }}{{ ", " if not loop.last }}{% endfor %}),
+  so a model that predicts one class is not blessed.</p>
+  {% endif %}
   <ul>{% for t in r.blessing.thresholds %}<li><code>{{ t }}</code></li>{% else %}<li
   class="muted">none</li>{% endfor %}</ul>
   {% if r.blessing.failures %}

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from tfxp.core.datasets import DatasetSpec
 from tfxp.core.latency import check_settings as check_latency_settings
 from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
-from tfxp.models.registry import ModelFamily, get_family, resolve_dataset
+from tfxp.models.registry import ModelFamily, get_family, resolve_dataset, validate_hparams
 
 # Beam's local FnApiRunner, in-process. In-process, because on the 2-core
 # development machine (bench/pipeline_bench.py, bench/transform_bench.py)
@@ -44,7 +44,11 @@ class RunConfig:
         the taxi CSV in the tfx wheel.
       train_steps, eval_steps, epochs, per_replica_batch: None means the
         family's default. Steps count global batches.
-      hparams: overrides of the family's builder hparams.
+      hparams: overrides of the family's builder hparams (checked by
+        ``models.registry.validate_hparams``, augmentation settings included).
+      early_stopping_patience: stop training after this many epochs without
+        a better blessing metric on the per-epoch validation; None (default)
+        trains every epoch. The Trainer exports the best epoch either way.
       metric_threshold: lower bound on the blessing metric (AUC for binary
         tasks, accuracy otherwise); None means the family's default.
       max_metric_drop: how far the blessing metric may fall below the latest
@@ -75,6 +79,7 @@ class RunConfig:
     epochs: Optional[int] = None
     per_replica_batch: Optional[int] = None
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    early_stopping_patience: Optional[int] = None
     metric_threshold: Optional[float] = None
     max_metric_drop: float = 0.0
     thresholds: bool = True
@@ -144,15 +149,28 @@ class RunConfig:
             config["epochs"] = self.epochs
         if self.per_replica_batch:
             config["per_replica_batch"] = self.per_replica_batch
+        if self.early_stopping_patience is not None:
+            config["early_stopping_patience"] = self.early_stopping_patience
         return config
 
     def validate(self) -> None:
-        """Raises ``ValueError`` naming the first bad field."""
+        """Raises ``ValueError`` naming the first bad field.
+
+        Runs before any component: the family's hparams with ``hparams``
+        applied (``validate_hparams``: ranges, augmentation names), steps,
+        epochs and patience, thresholds.
+        """
         self.dataset_spec  # unknown family/dataset, or modality mismatch
-        for name in ("train_steps", "eval_steps", "epochs", "per_replica_batch"):
+        for name in ("train_steps", "eval_steps", "epochs", "per_replica_batch",
+                     "early_stopping_patience"):
             value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if not isinstance(self.hparams, dict):
+            raise ValueError(f"hparams must be a mapping, got {self.hparams!r}")
+        validate_hparams(self.family, self.hparams)
         if self.metric_threshold is not None and not 0 <= self.metric_threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1] (an AUC or an accuracy), "
                              f"got {self.metric_threshold}")

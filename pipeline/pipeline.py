@@ -2,7 +2,9 @@
 
 ExampleGen -> StatisticsGen -> ImportSchemaGen (the curated schema) ->
 ExampleValidator -> DataGate (stops on anomalies, see ``components.data_gate``)
--> Transform -> Trainer -> Evaluator (vs. the latest blessed model) ->
+-> Transform -> Trainer -> Evaluator (vs. the latest blessed model; binary
+tasks also need a binary accuracy above the eval split's majority-class
+share, see ``components.evaluator``) ->
 InProcessInfraValidator (serves the candidate, see
 ``components.infra_validator``) -> Pusher (blessed by both only, atomic
 versions, see ``components.pusher``).
@@ -18,6 +20,7 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from tfxp.components import data_gate
+from tfxp.components.evaluator import Evaluator
 from tfxp.components import pusher as atomic_pusher
 from tfxp.components.infra_validator import InProcessInfraValidator
 from tfxp.pipeline import evaluation, schemas
@@ -150,7 +153,9 @@ def create_components(config: RunConfig, serving_base: str,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")] if baseline else []
-    evaluator = tfx.components.Evaluator(
+    # TFX's Evaluator plus a binary-accuracy floor from the eval split's
+    # majority-class share (components/evaluator.py).
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=resolvers[0].outputs["model"] if resolvers else None,

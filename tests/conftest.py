@@ -35,8 +35,12 @@ TINY_BEAM_ARGS = list(DEFAULT_BEAM_ARGS)
 # Dense's defaults (lr 3e-4, dropout 0.3) are tuned for 1,500 steps; in 30
 # steps they left some trip_start_hour slices under the 0.6 AUC floor. Only
 # the Overall slice is gated now, but a tiny run's blessing should not hang
-# on a margin: the older, faster settings learn more in 30 steps.
-TINY_HPARAMS = {"dense": {"learning_rate": 1e-3, "dropout": 0.1}}
+# on a margin: faster settings learn more in 30 steps. Binary accuracy must
+# also beat the eval split's majority share now (components/evaluator.py): at
+# lr 1e-3 three 30-step trainings on 4k taxi rows scored 0.79-0.83 against a
+# majority share of 0.787 (one run of the dense_run fixture tied it and was
+# not blessed); at 3e-3 they scored 0.916-0.917.
+TINY_HPARAMS = {"dense": {"learning_rate": 3e-3, "dropout": 0.1}}
 
 
 def run_tiny_pipeline(workspace: str, model: str, component_options=None, **overrides):

@@ -33,12 +33,23 @@ def taxi_csv(tmp_path):
     (["--csv", "/nonexistent/trips.csv"], "CSV path '/nonexistent/trips.csv' does not exist"),
     (["--train-steps", "0"], "train_steps must be >= 1, got 0"),
     (["--threshold", "2"], "threshold must be in [0, 1] (an AUC or an accuracy), got 2.0"),
+    (["--epochs", "0"], "epochs must be >= 1, got 0"),
+    (["--early-stopping-patience", "-1"], "early_stopping_patience must be >= 1, got -1"),
 ])
 def test_bad_names_and_paths_exit_2_with_one_line(capsys, tmp_path, argv, expected):
     code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), *argv)
     assert code == 2
     assert expected in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_unknown_augmentation_in_a_config_file_exits_2_naming_the_field(capsys, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"model": "resnet", "hparams": {"augmentation": {"rotate": 10}}}')
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--config", str(config))
+    assert code == 2
+    assert "hparams['augmentation']: unknown augmentation 'rotate'" in err
+    assert not os.path.exists(tmp_path / "ws" / "pipelines")  # no component ran
 
 
 def test_empty_csv_is_rejected(capsys, tmp_path):

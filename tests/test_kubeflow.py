@@ -38,7 +38,7 @@ EXECUTORS = {
     "DataGate": None,
     "Transform": "tfx.components.transform.executor.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
-    "Evaluator": "tfx.components.evaluator.executor.Executor",
+    "Evaluator": "tfxp.components.evaluator.FloorEvaluatorExecutor",
     "InProcessInfraValidator": None,
     "Pusher": "tfxp.components.pusher.AtomicPushExecutor",
 }

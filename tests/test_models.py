@@ -129,3 +129,18 @@ def test_blessing_thresholds_exceed_what_a_one_class_model_scores(data_dir):
         dataset = get_dataset(family.default_dataset)
         collapsed = 0.5 if dataset.num_classes == 2 else one_class_accuracy[dataset.name]
         assert family.metric_threshold >= collapsed + 0.1, (family.name, collapsed)
+
+
+def test_cosine_schedule_warms_up_to_the_rate_then_decays_to_zero():
+    from tfxp.models.common import learning_rate_schedule
+
+    cosine = {"name": "cosine", "warmup_steps": 400}
+    rate = learning_rate_schedule({"learning_rate": 2e-3, "lr_schedule": cosine,
+                                   "total_steps": 4680})
+    values = [float(rate(step)) for step in (0, 200, 400, 2540, 4680)]
+    assert values == pytest.approx([1e-4, 1.05e-3, 2e-3, 1e-3, 0.0], abs=1e-6)
+    # A short run warms up for a tenth of its steps, not 400.
+    short = learning_rate_schedule({"learning_rate": 2e-3, "lr_schedule": cosine,
+                                    "total_steps": 15})
+    assert float(short(1)) == pytest.approx(2e-3)
+    assert learning_rate_schedule({"learning_rate": 1e-3}) == 1e-3

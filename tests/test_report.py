@@ -122,6 +122,28 @@ def test_blessing_section_states_the_threshold_and_the_outcome(dense_report):
     assert "TFMA validation passed" in text
 
 
+def test_report_names_the_exported_epoch_and_the_majority_share_floor(dense_report):
+    config, summary, _, text = dense_report
+    with open(os.path.join(summary.model_run_uri, "history.json")) as f:
+        history = json.load(f)
+    exported = history["exported_epoch"]
+    assert exported["monitor"] == "val_auc"
+    assert exported["curve"] == pytest.approx(history["history"]["val_auc"])
+    assert exported["best_epoch"] == int(np.argmax(exported["curve"])) + 1
+    rows = _tables(text)["exported-epoch"]
+    marked = [int(r[0]) for r in rows[1:] if r[2] == "exported"]
+    assert marked == [exported["best_epoch"]]
+    assert f"epoch {exported['best_epoch']}</b>: highest val_auc" in text
+
+    floor = report.collect(config.workspace, summary.run_id).majority_floor
+    overall = summary.metrics["Overall"]
+    assert floor["examples"] == overall["example_count"]  # the split TFMA evaluated
+    assert floor["floor"] == pytest.approx(floor["majority_share"] + 1 / floor["examples"])
+    assert 0.5 < floor["majority_share"] < overall["binary_accuracy"]
+    assert f"binary_accuracy &gt;= {floor['floor']:g} (Overall)" in text
+    assert 'id="majority-floor"' in text
+
+
 def test_data_section_counts_match_the_csv(dense_report):
     """Present values per feature, summed over the splits, equal the CSV's
     non-empty cells: the missing-% logic read from TFDV's statistics."""

@@ -87,7 +87,9 @@ def test_bad_model_is_not_blessed_not_pushed_and_the_old_version_keeps_serving(d
     result = tfma.load_validation_result(_evaluation_uri(store, executions["Evaluator"].id))
     assert not result.validation_ok
     failed = {f.metric_key.name for s in result.metric_validations_per_slice for f in s.failures}
-    assert failed == {"auc"}, result
+    # AUC, and the binary-accuracy floor above the majority share
+    # (components/evaluator.py) that a one-step model may also miss.
+    assert "auc" in failed and failed <= {"auc", "binary_accuracy"}, result
     # On the whole eval split, at least the comparison with the baseline failed
     # (the absolute bound may or may not, depending on the random init).
     overall = [s for s in result.metric_validations_per_slice
