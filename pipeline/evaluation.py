@@ -4,6 +4,9 @@ Binary tasks are blessed on AUC, multi-class tasks on accuracy. Each has an
 absolute lower bound (set above what a one-class model scores: AUC 0.5,
 accuracy = majority-class share) and a change threshold against the latest
 blessed model, which TFX's Evaluator applies only when a baseline exists.
+Binary tasks also get, at run time, a ``BinaryAccuracy`` floor one example
+above the eval split's majority-class share, which only the data can say
+(``components/evaluator.py`` adds it to this config before TFMA runs).
 
 The bounds gate the Overall slice only. A ``MetricConfig.threshold`` would
 apply to every slice (TFMA ``metric_specs.metric_thresholds_from_metrics_specs``
