@@ -8,6 +8,7 @@ the server and both clients agree.
 """
 from __future__ import annotations
 
+import re
 from typing import Dict
 
 import grpc
@@ -120,6 +121,32 @@ def make_error(code: grpc.StatusCode, message: str,
                http_status: int | None = None) -> ServingError:
     """The most specific ``ServingError`` subclass for ``code``."""
     return _TYPED.get(code, ServingError)(code, message, http_status)
+
+
+_NODE_FRAME = re.compile(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[Op:[^\]]*\]")
+
+
+def op_error_message(message: str) -> str:
+    """TF's op error text without its graph framing, for a client to read.
+
+    A ``tf.function`` call wraps an in-graph error as "Graph execution
+    error:", a Python traceback of where the node was defined ("Detected at
+    node X defined at ..."), the error, then ``[[{{node X}}]]`` and
+    ``[Op:__inference_...]``. TF Serving's C++ session answers the error line
+    alone; this keeps that line (and anything after it that is not a node or
+    function name), e.g. "assertion failed: [images: expected shape [N, 28,
+    28] or [N, 28, 28, 1], got] [1 56 14 1]".
+    """
+    lines = message.strip().splitlines()
+    if lines and lines[0].startswith("Graph execution error"):
+        # The traceback: its header, indented frames, or (a loaded SavedModel)
+        # "<stack traces unavailable>"; the error follows its last line.
+        framing = [i for i, line in enumerate(lines)
+                   if i == 0 or line.startswith(("  ", "Detected at node",
+                                                 "<stack traces unavailable>"))]
+        lines = lines[framing[-1] + 1:]
+    text = "\n".join(line for line in lines if line.strip())
+    return _NODE_FRAME.sub("", text).strip() or message
 
 
 def error_from_exception(err: BaseException) -> ServingError:

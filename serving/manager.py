@@ -76,7 +76,8 @@ from tfxp.core.signatures import SERVING_TAGS
 from tfxp.serving.batching import Batcher, BatchingOptions
 from tfxp.core.uris import is_uri
 from tfxp.serving.errors import (ServingError, code_from_number, error_from_exception,
-                                 failed_precondition, invalid_argument, make_error, not_found)
+                                 failed_precondition, invalid_argument, make_error, not_found,
+                                 op_error_message)
 from tfxp.serving.flags import DEFAULT_LOAD_RETRY_INTERVAL_S, DEFAULT_MAX_NUM_LOAD_RETRIES
 from tfxp.serving.session_model import SessionModel, is_tf1_saved_model
 from tfxp.serving.versions import has_saved_model, relative_files, scan_versions
@@ -208,7 +209,7 @@ class Servable:
         try:
             outputs = self.functions[signature](**inputs)
         except tf.errors.OpError as err:
-            raise make_error(code_from_number(err.error_code), err.message) from None
+            raise make_error(code_from_number(err.error_code), op_error_message(err.message)) from None
         except (TypeError, ValueError) as err:
             raise invalid_argument(str(err)) from None
         return {k: v if isinstance(v, np.ndarray) else v.numpy() for k, v in outputs.items()}

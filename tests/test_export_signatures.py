@@ -124,9 +124,8 @@ def test_the_raw_image_signature_accepts_n_28_28_with_or_without_channel(image_m
 def test_the_message_the_server_returns_for_a_bad_image_shape(image_model):
     """What a client reads: INVALID_ARGUMENT and the clean sentence. TF's
     runtime frames any in-graph error with the node and function names
-    ("Graph execution error ... [[{{node ...}}]]"); the server passes TF's
-    message through (serving/manager.py), so that framing reaches clients
-    until the server strips it."""
+    ("Graph execution error ... [[{{node ...}}]] [Op:...]"); the server keeps
+    the error line alone (serving.errors.op_error_message)."""
     import grpc
     from tfxp.serving.errors import ServingError
     from tfxp.serving.manager import Servable
@@ -137,6 +136,8 @@ def test_the_message_the_server_returns_for_a_bad_image_shape(image_model):
         servable.call(RAW_SIGNATURE, {"images": np.zeros((1, 56, 14, 1), np.float32)})
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert CLEAN.format("1 56 14 1") in err.value.message
+    for noise in ("Graph execution", "Detected at node", "{{node", "[Op:", "File \""):
+        assert noise not in err.value.message
 
 
 @pytest.fixture(scope="module")

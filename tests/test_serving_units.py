@@ -781,3 +781,22 @@ def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions
         value = "true" if kind is bool else "1"
         assert getattr(parser.parse_args([f"--{name}={value}"]), name) is not None
     assert main(["--version"]) == 0
+
+
+@pytest.mark.parametrize("message, expected", [
+    # A tf.function traced in this process: indented frames.
+    ('Graph execution error:\n\nDetected at node Assert/Assert defined at (most recent call '
+     'last):\n  File "<stdin>", line 9, in <module>\n\n  File "<stdin>", line 6, in f\n\n'
+     'assertion failed: [images: got] [1 5]\n\t [[{{node Assert/Assert}}]] '
+     '[Op:__inference_f_19]', "assertion failed: [images: got] [1 5]"),
+    # A loaded SavedModel: no frames.
+    ('Graph execution error:\n\nDetected at node Assert/Assert defined at (most recent call '
+     'last):\n<stack traces unavailable>\nassertion failed: [x]\n\t [[{{node Assert/Assert}}]] '
+     '[Op:__inference_signature_wrapper_7]', "assertion failed: [x]"),
+    # Already one line (a C++ kernel's own status): unchanged.
+    ("Expects arg[0] to be float but string is provided",
+     "Expects arg[0] to be float but string is provided"),
+])
+def test_op_errors_reach_clients_without_graph_framing(message, expected):
+    from tfxp.serving.errors import op_error_message
+    assert op_error_message(message) == expected
