@@ -1,4 +1,4 @@
-"""``tfxp``: the command line.
+"""tfxp: the command line.
 
 Sub-commands:
   run      run the pipeline locally (ingest -> ... -> push), print a summary,
@@ -115,6 +115,9 @@ def config_from_args(args: argparse.Namespace):
         config.validate()
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if config.csv and config.dataset_spec.modality != TABULAR:
+        raise UsageError(f"--csv is for tabular data; family {config.model!r} reads "
+                         f"{config.dataset_spec.modality} data ({config.dataset_spec.name})")
     if config.dataset_spec.modality == TABULAR and config.csv:
         _check_csv(config.csv, (F.FARE_KEY, F.TIPS_KEY))
     _check_workspace(config.workspace)
@@ -198,7 +201,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if args.run:
         try:
-            print(mlmd.format_summary(mlmd.run_summary(store, args.run)))
+            print(mlmd.format_summary(mlmd.run_summary(store, args.run), every_slice=True))
         except KeyError as err:
             raise UsageError(str(err.args[0])) from None
         return 0

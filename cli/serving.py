@@ -230,6 +230,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top must be >= 1, got {args.top}")
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
     rows = _slice(args.rows)
     client = (RestClient(args.rest_url, timeout=args.timeout) if args.rest
               else ServingClient(args.server, timeout=args.timeout,

@@ -274,25 +274,106 @@ def format_status(summaries: List[RunSummary], width: int = 110) -> str:
     return "\n".join(lines)
 
 
-def load_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
-    """TFMA metrics of one ModelEvaluation artefact, per slice, candidate model."""
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.view import util as view_util
+def _metrics_for_slice_class():
+    """TFMA's ``MetricsForSlice`` message class, without importing TFMA.
 
-    # What tfma.load_eval_result does for metrics, without also decoding the
-    # plots (1000-threshold confusion matrices per slice and model).
+    ``tensorflow_model_analysis/__init__.py`` imports TensorFlow and Beam
+    (about 10 s here); its ``metrics_for_slice_pb2`` needs only protobuf's
+    wrappers. The generated module is loaded from its file under its own name,
+    so a later real TFMA import reuses it (one registration of its descriptor).
+    """
+    import importlib.util
+    import sys
+
+    name = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.find_spec("tensorflow_model_analysis")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("tensorflow_model_analysis is not installed")
+        path = os.path.join(list(spec.submodule_search_locations)[0], "proto",
+                            "metrics_for_slice_pb2.py")
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return module.MetricsForSlice
+
+
+def _tfrecords(path: str):
+    """The records of one uncompressed TFRecord file (length, masked CRC of
+    the length, data, masked CRC of the data; tensorflow/core/lib/io/
+    record_writer.cc). CRCs are not checked: TFMA wrote the file whole."""
+    import struct
+
+    with open(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise ValueError(f"{path}: truncated TFRecord header")
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                raise ValueError(f"{path}: truncated TFRecord")
+            yield data
+
+
+def _slice_name(slice_key) -> str:
+    """tfma.slicer.stringify_slice_key of a ``SliceKey`` proto: ``Overall``,
+    ``col:value`` or ``c1_X_c2:v1_X_v2``."""
+    if not slice_key.single_slice_keys:
+        return "Overall"
+    columns, values = [], []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        columns.append(single.column)
+        values.append(value.decode("utf-8", "replace") if isinstance(value, bytes)
+                      else str(value))
+    return "_X_".join(columns) + ":" + "_X_".join(values)
+
+
+def load_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+    """TFMA metrics of one ModelEvaluation artefact, per slice, candidate model.
+
+    Reads ``metrics-*`` (TFRecords of ``MetricsForSlice``) as
+    ``tfma.load_metrics`` and ``view.util.convert_metrics_proto_to_dict`` do,
+    without TensorFlow, so ``tfxp status`` answers at once: the candidate is
+    the model with ``is_diff`` keys (when a baseline was evaluated) or the only
+    model; diff metrics are named ``<metric>_diff``; only double values count.
+    Cross-slice results are left out.
+
+    Returns:
+      ``{slice name: {metric name: value}}``.
+    Raises:
+      ValueError: a truncated metrics file.
+    """
+    import glob
+
+    message = _metrics_for_slice_class()
     out: Dict[str, Dict[str, float]] = {}
-    converted = (view_util.convert_metrics_proto_to_dict(p)
-                 for p in tfma.load_metrics(evaluation_uri))
-    for slice_key, metrics in filter(None, converted):
-        name = tfma.slicer.stringify_slice_key(slice_key)
-        values = {}
-        for output in metrics.values():
-            for sub in output.values():
-                for metric, value in sub.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        values[metric] = float(value["doubleValue"])
-        out[name] = values
+    for path in sorted(glob.glob(os.path.join(evaluation_uri, "metrics*"))):
+        for record in _tfrecords(path):
+            metrics = message.FromString(record)
+            if metrics.HasField("cross_slice_key"):
+                continue
+            models: Dict[str, Dict[str, float]] = {}
+            candidate = None
+            for kv in metrics.metric_keys_and_values:
+                key = kv.key
+                name = key.name
+                if key.is_diff:
+                    candidate = key.model_name if candidate in (None, key.model_name) else ""
+                    name = f"{name}_diff"
+                elif key.HasField("aggregation_type"):  # as TFMA names them
+                    name = f"{key.aggregation_type}_{key.name}"
+                if kv.value.HasField("double_value"):
+                    models.setdefault(key.model_name, {})[name] = kv.value.double_value.value
+            if candidate is None and len(models) == 1:
+                candidate = next(iter(models))
+            out[_slice_name(metrics.slice_key)] = models.get(candidate or "", {})
     return out
 
 
@@ -348,8 +429,12 @@ def run_summary(store: metadata_store.MetadataStore, run_id: str,
     return summary
 
 
-def format_summary(summary: RunSummary) -> str:
-    """Human-readable multi-line summary (components, metrics, blessing, push)."""
+def format_summary(summary: RunSummary, every_slice: bool = False) -> str:
+    """Human-readable multi-line summary (components, metrics, blessing, push).
+
+    ``every_slice``: one metrics line per slice (``tfxp status --run``); else
+    the Overall slice and a pointer to that view when there are more than 4.
+    """
     lines = [f"run {summary.run_id} ({summary.pipeline})"]
     if summary.components:
         lines.append(f"  started {format_time(summary.start_ms)}, took "
@@ -359,11 +444,11 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"  {c.component:<32} {c.state:<9} {c.seconds:8.1f}")
     for slice_name, values in sorted(summary.metrics.items(),
                                      key=lambda kv: (kv[0] != "Overall", kv[0])):
-        if slice_name == "Overall" or len(summary.metrics) <= 4:
+        if every_slice or slice_name == "Overall" or len(summary.metrics) <= 4:
             shown = ", ".join(f"{k}={format_metric(v, k)}" for k, v in sorted(values.items()))
             lines.append(f"  metrics [{slice_name}]: {shown}")
     sliced = len([s for s in summary.metrics if s != "Overall"])
-    if sliced and len(summary.metrics) > 4:
+    if sliced and len(summary.metrics) > 4 and not every_slice:
         lines.append(f"  (+ {sliced} slices, see `status --run {summary.run_id}`)")
     lines.append(f"  blessed: {summary.blessing}")
     if summary.latency_ms:

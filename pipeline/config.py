@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import typing
 from typing import Any, Dict, List, Optional
 
 from tfxp.core.datasets import DatasetSpec
@@ -174,7 +176,7 @@ class RunConfig:
         if self.metric_threshold is not None and not 0 <= self.metric_threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1] (an AUC or an accuracy), "
                              f"got {self.metric_threshold}")
-        if self.max_metric_drop < 0:
+        if not self.max_metric_drop >= 0:  # nan too
             raise ValueError(f"max_metric_drop must be >= 0, got {self.max_metric_drop}")
         if not isinstance(self.latency_budget_ms, dict):
             raise ValueError(f"latency_budget_ms must be a mapping of figure to ms, got "
@@ -198,10 +200,61 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
-        """Parses ``to_json`` output. Raises ``ValueError`` on unknown keys."""
+        """Parses ``to_json`` output.
+
+        Raises:
+          ValueError: not a JSON object, an unknown key, or a value whose JSON
+            type does not fit the field (named, with what it expects).
+        """
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a config is a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; expected some of {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            if not _fits(value, hints[name]):
+                raise ValueError(f"config key {name!r} must be {_type_text(hints[name])}, "
+                                 f"got {json.dumps(value)}")
         return cls(**data)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type hint (bool is no number;
+    an int is a float; list and dict items are checked one level down)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin is typing.Union:
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, List):
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin in (dict, Dict):
+        return isinstance(value, dict) and all(_fits(v, args[1]) for v in value.values())
+    return True
+
+
+def _type_text(hint: Any) -> str:
+    """``Optional[int]`` -> ``an integer or null``, for error messages."""
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false",
+             type(None): "null"}
+    if typing.get_origin(hint) is typing.Union:
+        return " or ".join(_type_text(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) in (list, List):
+        return f"a list of {_type_text(typing.get_args(hint)[0]).split(' ', 1)[-1]}s"
+    if typing.get_origin(hint) in (dict, Dict):
+        return "an object"
+    return names.get(hint, str(hint))

@@ -2,6 +2,7 @@
 traceback, and nothing already pushed is touched."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -35,6 +36,9 @@ def taxi_csv(tmp_path):
     (["--threshold", "2"], "threshold must be in [0, 1] (an AUC or an accuracy), got 2.0"),
     (["--epochs", "0"], "epochs must be >= 1, got 0"),
     (["--early-stopping-patience", "-1"], "early_stopping_patience must be >= 1, got -1"),
+    (["--model", "cnn", "--csv", "/tmp/trips.csv"],
+     "--csv is for tabular data; family 'cnn' reads image data (fashion_mnist)"),
+    (["--max-metric-drop", "nan"], "max_metric_drop must be >= 0, got nan"),
 ])
 def test_bad_names_and_paths_exit_2_with_one_line(capsys, tmp_path, argv, expected):
     code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), *argv)
@@ -50,6 +54,27 @@ def test_an_unknown_augmentation_in_a_config_file_exits_2_naming_the_field(capsy
     assert code == 2
     assert "hparams['augmentation']: unknown augmentation 'rotate'" in err
     assert not os.path.exists(tmp_path / "ws" / "pipelines")  # no component ran
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"max_metric_drop": "x"}, "config key 'max_metric_drop' must be a finite number, got \"x\""),
+    ({"metric_threshold": "0.5"}, "config key 'metric_threshold' must be a finite number or null"),
+    ({"workspace": 5}, "config key 'workspace' must be a string, got 5"),
+    ({"thresholds": "no"}, "config key 'thresholds' must be true or false, got \"no\""),
+    ({"beam_pipeline_args": "abc"}, "config key 'beam_pipeline_args' must be a list of strings"),
+    ({"enable_cache": "yes"}, "config key 'enable_cache' must be true or false"),
+    ({"train_steps": True}, "config key 'train_steps' must be an integer or null, got true"),
+    ([1, 2], "a config is a JSON object, got list"),
+])
+def test_a_config_file_with_a_mistyped_value_exits_2_naming_the_key(capsys, tmp_path, config,
+                                                                   expected):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    code, err = _run(capsys, "--config", str(path), "--workspace", str(tmp_path / "ws"))
+    assert code == 2
+    assert expected in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "ws")  # refused before anything ran
 
 
 def test_empty_csv_is_rejected(capsys, tmp_path):

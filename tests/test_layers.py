@@ -224,3 +224,11 @@ def test_status_reads_mlmd_without_tensorflow_tfx_or_beam(tmp_path):
     result = _probe("status", "--workspace", str(tmp_path))
     # ml_metadata's MetadataStore imports grpc (its client for remote stores).
     assert result == {"code": 0, "heavy": ["grpc"]}
+
+
+def test_status_of_a_real_run_reads_its_metrics_without_tensorflow(dense_run):
+    """With a real run (TFMA metrics to read), ``status`` still loads no
+    TensorFlow, TFX or Beam."""
+    config, _ = dense_run
+    result = _probe("status", "--workspace", config.workspace)
+    assert result == {"code": 0, "heavy": ["grpc"]}

@@ -64,6 +64,10 @@ def test_status_run_shows_one_run_with_start_and_every_component(dense_run, caps
         assert re.search(rf"^  {re.escape(c.component)}\s+COMPLETE\s+{c.seconds:.1f}$", out,
                          re.M), c.component
     assert f"pushed: {summary.pushed_path}" in out
+    # Every slice has its metrics line here (the run's own summary points here).
+    for slice_name in summary.metrics:
+        assert f"  metrics [{slice_name}]: " in out, slice_name
+    assert len(summary.metrics) > 4 and "slices, see" not in out
 
 
 def test_status_of_an_unknown_run_exits_2_naming_it(dense_run, capsys):
@@ -131,3 +135,27 @@ def test_help_of_every_pipeline_subcommand_lists_each_default(command, capsys):
     assert options
     for block in options:
         assert "default" in " ".join(block.split()), block
+
+
+def test_metrics_are_read_as_tfma_reads_them_without_tensorflow(dense_run):
+    """observability.mlmd.load_metrics parses TFMA's metrics TFRecords itself
+    (so ``tfxp status`` loads no TensorFlow); TFMA's own reader and
+    view.util.convert_metrics_proto_to_dict on the same artefact agree, slice
+    for slice and value for value."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.view import util as view_util
+
+    config, summary = dense_run
+    store = mlmd.open_store(config.metadata_path)
+    uri = mlmd.run_outputs(store, summary.run_id)["Evaluator"]["ModelEvaluation"].uri
+    expected = {}
+    for slice_key, metrics in filter(None, (view_util.convert_metrics_proto_to_dict(p)
+                                            for p in tfma.load_metrics(uri))):
+        values = {}
+        for output in metrics.values():
+            for sub in output.values():
+                values.update({name: float(value["doubleValue"]) for name, value in sub.items()
+                               if isinstance(value, dict) and "doubleValue" in value})
+        expected[tfma.slicer.stringify_slice_key(slice_key)] = values
+    assert len(expected) > 1 and expected["Overall"]["example_count"] > 0
+    assert mlmd.load_metrics(uri) == expected
