@@ -195,8 +195,9 @@ try:
     code = main.main(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-print(json.dumps({"code": code, "heavy": sorted({m.split(".")[0] for m in sys.modules
-                  if m.split(".")[0] in %r})}))
+# A package counts as imported when its top-level module ran (status loads one
+# generated proto module of TFMA's by path, not the package).
+print(json.dumps({"code": code, "heavy": sorted(m for m in sys.modules if m in %r)}))
 """ % (HEAVY,)
 
 
