@@ -102,8 +102,8 @@ def server_from_args(args: argparse.Namespace,
             with open(args.batching_parameters_file) as f:
                 batching = BatchingOptions.from_text(f.read())
         except OSError as err:
-            raise ValueError(f"cannot read {args.batching_parameters_file!r}: "
-                             f"{err.strerror or err}") from None
+            raise ValueError(f"--batching_parameters_file: cannot read "
+                             f"{args.batching_parameters_file!r}: {err.strerror or err}") from None
     elif args.enable_batching:
         batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros,
                                    args.max_enqueued_batches, args.num_batch_threads)
@@ -158,8 +158,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         server = server_from_args(args)
-    except ValueError as err:
-        parser.error(str(err))
+    except ValueError as err:  # a bad config file or value: one line, as tfxp serve
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     return run_until_signal(server)
 
 

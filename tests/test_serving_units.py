@@ -800,3 +800,12 @@ def test_a_real_deployment_command_line_starts_the_server(tmp_path, toy_versions
 def test_op_errors_reach_clients_without_graph_framing(message, expected):
     from tfxp.serving.errors import op_error_message
     assert op_error_message(message) == expected
+
+
+@pytest.mark.parametrize("flag", ["--monitoring_config_file", "--batching_parameters_file"])
+def test_the_server_refuses_an_unreadable_config_file_in_one_line(capsys, flag):
+    from tfxp.serving.main import main
+    assert main(["--model_name=x", "--model_base_path=/tmp", f"{flag}=/nonexistent"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"python -m tfxp.serving.main: error: {flag}: cannot read '/nonexistent': "
+        f"No such file or directory"]
