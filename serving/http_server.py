@@ -182,7 +182,10 @@ class RestHttpServer:
         """Stops serving (if started) and closes the port, the connections and
         the pool."""
         if self._thread is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:  # the loop has ended already (logged when it did)
+                pass
             self._thread.join(timeout=30)
             self._thread = None
         else:
