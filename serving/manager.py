@@ -79,7 +79,7 @@ from tfxp.serving.errors import (ServingError, code_from_number, error_from_exce
                                  failed_precondition, invalid_argument, make_error, not_found,
                                  op_error_message)
 from tfxp.serving.flags import DEFAULT_LOAD_RETRY_INTERVAL_S, DEFAULT_MAX_NUM_LOAD_RETRIES
-from tfxp.serving.session_model import SessionModel, is_tf1_saved_model
+from tfxp.serving.session_model import SessionModel, is_tf1_meta_graph
 from tfxp.serving.versions import has_saved_model, relative_files, scan_versions
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,14 @@ Arrays = Dict[str, np.ndarray]
 
 def read_signature_defs(export_dir: str, tags: Sequence[str] = SERVING_TAGS
                         ) -> Dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs of the meta graph tagged exactly ``tags``.
+    """The SignatureDefs of the meta graph tagged exactly ``tags``; raises as
+    ``read_meta_graph``."""
+    return dict(read_meta_graph(export_dir, tags).signature_def)
+
+
+def read_meta_graph(export_dir: str, tags: Sequence[str] = SERVING_TAGS
+                    ) -> meta_graph_pb2.MetaGraphDef:
+    """The meta graph tagged exactly ``tags``.
 
     Reads ``saved_model.pb`` (or ``saved_model.pbtxt``) as protobuf only,
     through ``tf.io.gfile`` (``export_dir`` may be a URI).
@@ -123,7 +130,7 @@ def read_signature_defs(export_dir: str, tags: Sequence[str] = SERVING_TAGS
                          f"Can't parse {export_dir} as SavedModel: {err}") from None
     for meta_graph in saved_model.meta_graphs:
         if set(meta_graph.meta_info_def.tags) == set(tags):
-            return dict(meta_graph.signature_def)
+            return meta_graph
     raise not_found(f"Could not find meta graph def matching supplied tags: "
                     f"{{ {' '.join(tags)} }}. To inspect available tag-sets in the "
                     f"SavedModel, please use the SavedModel CLI: `saved_model_cli`")
@@ -170,9 +177,10 @@ class Servable:
                  warm_up: Optional[Callable[["Servable"], None]] = None):
         self.name, self.version, self.path = name, version, path
         self.warmup_records, self.warmup_seconds = 0, 0.0
-        self.signature_defs = read_signature_defs(path, tags)
+        meta_graph = read_meta_graph(path, tags)
+        self.signature_defs = dict(meta_graph.signature_def)
         # TF1 SavedModels run in a Session as TF Serving runs them (serving.session_model).
-        self.runs_in_session = is_tf1_saved_model(path, tags)
+        self.runs_in_session = is_tf1_meta_graph(meta_graph)
         self._loaded = (SessionModel(path, tags, self.signature_defs) if self.runs_in_session
                         else tf.saved_model.load(path, tags=list(tags)))
         self.functions = {key: self._loaded.signatures[key]

@@ -25,39 +25,19 @@ TF2 SavedModels keep ``tf.saved_model.load`` (``serving.manager.Servable``).
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 Signature = Callable[..., Dict[str, np.ndarray]]
 
 
-def is_tf1_saved_model(export_dir: str, tags: Sequence[str]) -> bool:
-    """True when the meta graph tagged ``tags`` has no object graph, i.e. TF1's
-    SavedModelBuilder wrote it. False when unreadable (the regular loader
-    then reports why)."""
-    saved_model = saved_model_pb2.SavedModel()
-    pb = os.path.join(export_dir, "saved_model.pb")
-    pbtxt = os.path.join(export_dir, "saved_model.pbtxt")
-    try:
-        if tf.io.gfile.exists(pb):
-            with tf.io.gfile.GFile(pb, "rb") as f:
-                saved_model.ParseFromString(f.read())
-        elif tf.io.gfile.exists(pbtxt):
-            with tf.io.gfile.GFile(pbtxt, "r") as f:
-                text_format.Parse(f.read(), saved_model)
-        else:
-            return False
-    except Exception:  # noqa: BLE001 - protobuf raises several types
-        return False
-    for meta_graph in saved_model.meta_graphs:
-        if set(meta_graph.meta_info_def.tags) == set(tags):
-            return not meta_graph.HasField("object_graph_def")
-    return False
+def is_tf1_meta_graph(meta_graph: meta_graph_pb2.MetaGraphDef) -> bool:
+    """True when the meta graph has no object graph, i.e. TF1's
+    SavedModelBuilder wrote it (``tf.saved_model.load`` cannot run it)."""
+    return not meta_graph.HasField("object_graph_def")
 
 
 class SessionModel:
