@@ -27,3 +27,8 @@ def join(base: str, *names: str) -> str:
 def dirname(path: str) -> str:
     """``os.path.dirname`` for local paths; the URI's parent for URIs."""
     return posixpath.dirname(path) if is_uri(path) else os.path.dirname(path)
+
+
+def abspath(path: str) -> str:
+    """Local paths made absolute; URIs passed through unchanged."""
+    return path if is_uri(path) else os.path.abspath(path)

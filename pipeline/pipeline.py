@@ -52,11 +52,6 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _local_abspath(path: str) -> str:
-    """Local paths made absolute; URIs (gs://, s3://) passed through unchanged."""
-    return path if "://" in path else os.path.abspath(path)
-
-
 def csv_example_gen(path: str, is_file: bool):
     """CsvExampleGen over one CSV file or a folder of CSV files.
 
@@ -81,7 +76,7 @@ def csv_example_gen(path: str, is_file: bool):
 def _example_gen(config: RunConfig):
     dataset = config.dataset_spec
     if dataset.source == "csv":
-        path = _local_abspath(config.csv or taxi_csv_dir())
+        path = uris.abspath(config.csv or taxi_csv_dir())
         return csv_example_gen(path, os.path.isfile(path))
     from tfxp.components import tfds_builders
     from tfxp.components.tfds_example_gen import TfdsExampleGen
@@ -89,9 +84,9 @@ def _example_gen(config: RunConfig):
     # prepared into <data_dir>/tfds once; later runs reuse the prepared data.
     return TfdsExampleGen(
         dataset_name=tfds_builders.tfds_name(dataset.name),
-        data_dir=_local_abspath(os.path.join(config.data_dir, "tfds")),
+        data_dir=uris.abspath(os.path.join(config.data_dir, "tfds")),
         manual_dir=tfds_builders.default_manual_dir(
-            _local_abspath(config.data_dir), dataset.name))
+            uris.abspath(config.data_dir), dataset.name))
 
 
 def create_components(config: RunConfig, serving_base: str,

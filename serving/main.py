@@ -18,14 +18,13 @@ from tfxp.core import env  # noqa: F401
 
 import argparse
 import logging
-import os
 import re
 import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfxp.core.uris import is_uri
+from tfxp.core import uris
 from tfxp.serving import server as server_lib
 from tfxp.serving.batching import BatchingOptions
 from tfxp.serving.errors import ServingError
@@ -91,9 +90,8 @@ def server_from_args(args: argparse.Namespace,
             raise ValueError(f"cannot read {args.model_config_file!r}: "
                              f"{err.strerror or err}") from None
     elif getattr(args, "model_base_path", None):
-        base = args.model_base_path  # a URI (gs://...) stays one, as in main.cc
-        config = single_model_config(args.model_name,
-                                     base if is_uri(base) else os.path.abspath(base))
+        # A URI (gs://...) stays one, as in main.cc.
+        config = single_model_config(args.model_name, uris.abspath(args.model_base_path))
     if config is None:
         raise ValueError("nothing to serve: give --model_base_path or --model_config_file")
     batching = None
