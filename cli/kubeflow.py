@@ -114,14 +114,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise UsageError(f"pipeline package {args.package!r} does not exist; "
                          f"write it with 'tfxp compile'")
     arguments = _pairs(args.param, "--param")
+    from tfxp.core.datasets import TRAIN_SPLIT, VALIDATION_SPLIT
     from tfxp.kubeflow.spec import EVAL_ARGS_PARAM, TRAIN_ARGS_PARAM
 
-    for flag, name, steps in (("--train-steps", TRAIN_ARGS_PARAM, args.train_steps),
-                              ("--eval-steps", EVAL_ARGS_PARAM, args.eval_steps)):
+    # The split names travel with the steps: a TrainArgs/EvalArgs JSON
+    # without them would make the Trainer validate on the held-out split.
+    for flag, name, steps, split in (
+            ("--train-steps", TRAIN_ARGS_PARAM, args.train_steps, TRAIN_SPLIT),
+            ("--eval-steps", EVAL_ARGS_PARAM, args.eval_steps, VALIDATION_SPLIT)):
         if steps is not None:
             if steps < 1:
                 raise UsageError(f"{flag} must be >= 1, got {steps}")
-            arguments[name] = json.dumps({"num_steps": steps})
+            arguments[name] = json.dumps({"num_steps": steps, "splits": [split]})
     try:
         run = submit(args.package, args.host, arguments, experiment=args.experiment,
                      run_name=args.run_name, pipeline_root=args.pipeline_root,

@@ -3,8 +3,8 @@
 It resolves ``tfds.builder(dataset_name, config=..., data_dir=...)``, prepares
 the dataset when needed (``download_and_prepare``; offline builders read
 ``manual_dir``), reads the requested TFDS splits in parallel with
-``tfds.beam.ReadFromTFDS`` and writes them as ``tf.Example`` splits ``train``
-and ``eval`` through TFX's ExampleGen machinery (``BaseExampleGenExecutor``:
+``tfds.beam.ReadFromTFDS`` and writes them as ``tf.Example`` splits ``train``,
+optionally ``validation``, and ``eval`` through TFX's ExampleGen machinery (``BaseExampleGenExecutor``:
 gzipped TFRecords, payload format, split names in MLMD).
 
 The same component serves:
@@ -233,8 +233,8 @@ class TfdsExampleGenSpec(types.ComponentSpec):
 class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     """ExampleGen over a TensorFlow Datasets dataset.
 
-    Output: ``examples`` (``Examples`` artifact) with splits ``train`` and
-    ``eval``, gzipped TFRecords of ``tf.Example`` (see the module docstring for
+    Output: ``examples`` (``Examples`` artifact) with splits ``train``,
+    optionally ``validation``, and ``eval``, gzipped TFRecords of ``tf.Example`` (see the module docstring for
     the feature conversion).
 
     Example::
@@ -252,7 +252,8 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
 
     def __init__(self, dataset_name: str, data_dir: str, config: Optional[str] = None,
                  train_split: str = "train", eval_split: str = "test",
-                 manual_dir: Optional[str] = None):
+                 manual_dir: Optional[str] = None,
+                 validation_split: Optional[str] = None):
         """Args:
           dataset_name: TFDS builder name (``tfds_builders.tfds_name`` maps the
             project's dataset names to their offline builders).
@@ -260,18 +261,25 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
             reused.
           config: TFDS builder config name; None for the builder's default.
           train_split, eval_split: TFDS split expressions for the output splits
-            ``train`` and ``eval``, e.g. ``'train[:90%]'`` / ``'train[90%:]'``.
+            ``train`` and ``eval``, e.g. ``'train[:90%]'`` / ``'test'``.
           manual_dir: files of an offline builder (``scripts/get_data.sh``).
+          validation_split: TFDS split expression for an output split
+            ``validation`` (between ``train`` and ``eval``), e.g.
+            ``'train[90%:]'``; None writes only ``train`` and ``eval``.
         Raises:
           ValueError: an empty dataset name, data_dir or split.
         """
         for arg, value in (("dataset_name", dataset_name), ("data_dir", data_dir),
-                           ("train_split", train_split), ("eval_split", eval_split)):
+                           ("train_split", train_split), ("eval_split", eval_split),
+                           ("validation_split", "-" if validation_split is None
+                            else validation_split)):
             if not value:
                 raise ValueError(f"TfdsExampleGen {arg} must be non-empty, got {value!r}")
+        patterns = [("train", train_split), ("validation", validation_split),
+                    ("eval", eval_split)]
         input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="train", pattern=train_split),
-            example_gen_pb2.Input.Split(name="eval", pattern=eval_split)])
+            example_gen_pb2.Input.Split(name=name, pattern=pattern)
+            for name, pattern in patterns if pattern is not None])
         spec = TfdsExampleGenSpec(
             input_config=input_config,
             output_config=example_gen_pb2.Output(),  # output splits = input splits

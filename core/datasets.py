@@ -22,6 +22,15 @@ from typing import Tuple
 TABULAR, IMAGE, TEXT = "tabular", "image", "text"
 MODALITIES = (TABULAR, IMAGE, TEXT)
 
+# ExampleGen's three output splits. The Trainer fits on ``train`` and picks
+# its exported epoch (and early-stops) on ``validation``, carved from the
+# dataset's training data; the Evaluator blesses on ``eval``, the held-out
+# split, which nothing before it reads, so the reported figure is not tuned
+# on (TFX's Trainer reads ``TrainArgs.splits``/``EvalArgs.splits``, its
+# Evaluator ``example_splits``).
+TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = "train", "validation", "eval"
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT)
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
@@ -33,11 +42,14 @@ class DatasetSpec:
       modality: one of ``MODALITIES``; selects the ``preprocessing_fn``.
       source: ``'csv'`` (CsvExampleGen) or ``'tfds'`` (TFDS ExampleGen).
       label_names: class names, index = class id; ``len`` = number of classes.
+      tfds_splits: for ``source == 'tfds'``, the TFDS split expressions read
+        as ``SPLITS`` (train, validation, eval).
     """
     name: str
     modality: str
     source: str
     label_names: Tuple[str, ...]
+    tfds_splits: Tuple[str, str, str] = ()
 
     @property
     def num_classes(self) -> int:
@@ -51,10 +63,16 @@ FASHION_MNIST_LABELS = (
 DATASETS = {
     "chicago_taxi": DatasetSpec(
         "chicago_taxi", TABULAR, "csv", ("not_big_tipper", "big_tipper")),
+    # Validation: the last 5,000 of the 60,000 training images (the IDX
+    # files' order); eval: the 10,000 test images.
     "fashion_mnist": DatasetSpec(
-        "fashion_mnist", IMAGE, "tfds", FASHION_MNIST_LABELS),
+        "fashion_mnist", IMAGE, "tfds", FASHION_MNIST_LABELS,
+        ("train[:55000]", "train[55000:]", "test")),
+    # The builder splits by movie: ~9.0k train, ~1.2k validation, ~2.5k test
+    # reviews (components/tfds_builders/rotten_tomatoes.py).
     "rotten_tomatoes": DatasetSpec(
-        "rotten_tomatoes", TEXT, "tfds", ("rotten", "fresh")),
+        "rotten_tomatoes", TEXT, "tfds", ("rotten", "fresh"),
+        ("train", "validation", "test")),
 }
 
 

@@ -75,7 +75,7 @@ from tfxp.kubeflow.spec import (DATA_KINDS, DEFAULT_GPU_TYPE, EVAL_ARGS_PARAM, T
 from tfxp.pipeline import schemas
 from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, RunConfig
 from tfxp.core.datasets import TABULAR
-from tfxp.pipeline.pipeline import MODULE_FILE, create_pipeline, csv_example_gen
+from tfxp.pipeline.pipeline import MODULE_FILE, create_pipeline, csv_example_gen, trainer_args
 
 IMAGE_MODULE_FILE = image_path(MODULE_FILE)
 _PACKAGING_SWITCH = "UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES"
@@ -262,13 +262,12 @@ class _DropInvertedImageWarning(logging.Filter):
 
 def step_parameters(config: RunConfig):
     """``train_args``/``eval_args`` runtime parameters; defaults from ``config``."""
+    train, evaluation = trainer_args(config)
     return (
         tfx.dsl.experimental.RuntimeParameter(
-            name=TRAIN_ARGS_PARAM, ptype=str,
-            default=json.dumps({"num_steps": config.resolved_train_steps})),
+            name=TRAIN_ARGS_PARAM, ptype=str, default=json.dumps(train)),
         tfx.dsl.experimental.RuntimeParameter(
-            name=EVAL_ARGS_PARAM, ptype=str,
-            default=json.dumps({"num_steps": config.resolved_eval_steps})))
+            name=EVAL_ARGS_PARAM, ptype=str, default=json.dumps(evaluation)))
 
 
 def build_pipeline(config: RunConfig, options: KubeflowOptions):

@@ -1,9 +1,10 @@
 """The Trainer exports the weights of its best epoch, not of its last.
 
 ``KeepBestEpoch`` watches the blessing metric on the per-epoch validation
-(``run_fn`` validates on the first ``eval_steps`` batches of the eval split
-after every epoch; Keras re-reads that split from its start each time, so
-every epoch is scored on the same examples), keeps the weights of the best
+(``run_fn`` validates on the validation split, carved from the training
+data, after every epoch, never on the held-out eval split the Evaluator
+blesses on; ``training.validation_input_fn`` reads it in the same order each
+time, so every epoch is scored on the same examples), keeps the weights of the best
 epoch, optionally stops after ``patience`` epochs without improvement, and
 puts the best weights back into the model when ``fit`` ends.
 

@@ -21,7 +21,10 @@ class ModelFamily:
       modality: the input modality the builder accepts.
       default_dataset: dataset used when the run names none.
       hparams: builder defaults; ``resolve_hparams`` adds dataset-derived keys.
-      train_steps, eval_steps: default Trainer steps (global batches).
+      train_steps: default Trainer steps (global batches).
+      eval_steps: the most validation batches read after each epoch; the
+        defaults cover the default dataset's whole validation split
+        (``core.datasets.VALIDATION_SPLIT``).
       epochs: Keras epochs the train steps are split into (progress, checkpoints).
       per_replica_batch: examples per replica per step; the global batch is
         this times ``num_replicas_in_sync``.
@@ -63,13 +66,15 @@ FAMILIES: Dict[str, ModelFamily] = {
         # Dropout 0.3 and lr 3e-4 were still improving at 1,500 steps
         # (AUC 0.945 in an offline sweep on the same transformed split).
         {"hidden_units": [128, 64, 32], "dropout": 0.3, "learning_rate": 3e-4},
-        train_steps=1500, eval_steps=50, epochs=5, per_replica_batch=128,
+        # ~1,670 validation rows (1/9 of 15,002) = 14 batches of 128.
+        train_steps=1500, eval_steps=14, epochs=5, per_replica_batch=128,
         metric_threshold=0.6),
     "cnn": ModelFamily(
         "cnn", IMAGE, "fashion_mnist",
         {"filters": [32, 64], "dense_units": [256, 128], "dropout": 0.3,
          "learning_rate": 1e-3},
-        train_steps=4000, eval_steps=80, epochs=8, per_replica_batch=128,
+        # 5,000 validation images = 40 batches of 128 (the last one partial).
+        train_steps=4000, eval_steps=40, epochs=8, per_replica_batch=128,
         metric_threshold=0.5),
     "resnet": ModelFamily(
         "resnet", IMAGE, "fashion_mnist",
@@ -81,7 +86,7 @@ FAMILIES: Dict[str, ModelFamily] = {
         # under run_fn measured 0.5 s and 1.4 s. The old default
         # ([32, 64, 128], 6,000 steps) needed 2-3 h; [16, 32, 64] for 1,200
         # steps at a constant 1e-3 reached 0.836 (0.897 at its best epoch).
-        # So: the narrow net for 10 epochs of the 60k images (4,680 steps,
+        # So: the narrow net for 10 epochs of the 55k training images (4,300 steps,
         # 20-40 min), Adam warmed up over ~1 epoch to 2e-3 then cosine-decayed
         # to 0 (the last epochs refine instead of oscillating), mirror flips
         # and 2-pixel shifts of the training images against the overfitting
@@ -90,9 +95,9 @@ FAMILIES: Dict[str, ModelFamily] = {
          "learning_rate": 2e-3,
          "lr_schedule": {"name": "cosine", "warmup_steps": 400},
          "augmentation": {"horizontal_flip": True, "shift_pixels": 2}},
-        # 468 steps of 128 are one pass over the 60k training images; 78
-        # batches of 128 validate on 9,984 of the 10k test images.
-        train_steps=4680, eval_steps=78, epochs=10, per_replica_batch=128,
+        # 430 steps of 128 are one pass over the 55k training images (5k
+        # more are the validation split: 40 batches of 128).
+        train_steps=4300, eval_steps=40, epochs=10, per_replica_batch=128,
         metric_threshold=0.5),
     "lstm": ModelFamily(
         "lstm", TEXT, "rotten_tomatoes",
@@ -102,7 +107,8 @@ FAMILIES: Dict[str, ModelFamily] = {
         # epochs) the BiLSTM memorises the train split (accuracy 0.996) and
         # held-out accuracy falls from 0.770 at 200-400 steps to 0.736; its
         # eval loss is lowest after 200 steps. 400 steps stop near the peak.
-        train_steps=400, eval_steps=40, epochs=4, per_replica_batch=64,
+        # 1,229 validation reviews = 20 batches of 64.
+        train_steps=400, eval_steps=20, epochs=4, per_replica_batch=64,
         metric_threshold=0.6),
     "transformer": ModelFamily(
         "transformer", TEXT, "rotten_tomatoes",
@@ -113,7 +119,7 @@ FAMILIES: Dict[str, ModelFamily] = {
         # 0.69-0.77 between checkpoints and falls to 0.737 by 600 steps; at
         # lr 2e-4 / dropout 0.3 it holds 0.750-0.767 from 300 to 500 steps.
         # 1,200 steps (the old default) memorise the ~9.9k train reviews.
-        train_steps=400, eval_steps=40, epochs=4, per_replica_batch=64,
+        train_steps=400, eval_steps=20, epochs=4, per_replica_batch=64,
         metric_threshold=0.6),
 }
 

@@ -14,6 +14,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -58,6 +59,55 @@ def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
     options.experimental_distribute.auto_shard_policy = shard_policy(
         file_pattern, cluster_workers())
     return dataset.with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def validation_input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+                        tft_output: tft.TFTransformOutput, batch_size: int,
+                        max_batches: Optional[int] = None) -> Tuple[tf.data.Dataset, int]:
+    """The validation split in file order, and the batches of one pass over
+    it: ``fit(validation_steps=batches)`` then scores every epoch on the same
+    examples, so that epochs compare (``models.best_epoch``).
+
+    The dataset is one unshuffled pass (``take(batches)``), repeated: tf_keras
+    keeps the validation iterator across epochs when a step count is given
+    (``DataHandler.should_recreate_iterator``), and a step count is needed
+    with ``steps_per_execution`` > 1, so each epoch must read exactly one
+    pass. Under ``MultiWorkerMirroredStrategy`` the workers' shards differ in
+    size and an epoch's window may straddle two passes.
+
+    Args:
+      file_pattern: TFRecord files (gzipped) of the transformed validation split.
+      batch_size: the global batch.
+      max_batches: read at most this many batches (``EvalArgs.num_steps``);
+        None or 0 reads the whole split.
+    Returns:
+      ``(dataset, batches)``: ``tf.data.Dataset`` of ``({name: [B, ...]},
+      label int64 [B])``, the last batch of a pass possibly smaller, and the
+      batches of one pass.
+    Raises:
+      ValueError: the validation split holds no example.
+    """
+    examples = int(tf.data.TFRecordDataset(
+        tf.io.gfile.glob(file_pattern) if isinstance(file_pattern, str) else
+        [f for p in file_pattern for f in tf.io.gfile.glob(p)],
+        compression_type="GZIP").reduce(np.int64(0), lambda n, _: n + 1))
+    if not examples:
+        raise ValueError(f"the validation split {file_pattern} holds no example; the "
+                         f"Trainer picks its exported epoch on it (a larger input "
+                         f"gives it rows)")
+    batches = math.ceil(examples / batch_size)
+    if max_batches:
+        batches = min(batches, int(max_batches))
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=F.TRANSFORMED_LABEL,
+                                       shuffle=False, num_epochs=1, drop_final_batch=False),
+        tft_output.transformed_metadata.schema)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = shard_policy(
+        file_pattern, cluster_workers())
+    return (dataset.take(batches).repeat().with_options(options).prefetch(tf.data.AUTOTUNE),
+            batches)
 
 
 def augment(augmentation: Dict[str, Any]):
@@ -263,7 +313,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     hparams["total_steps"] = epochs * steps_per_epoch  # the learning-rate schedule's
     train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch,
                         augmentation=hparams.get("augmentation"))
-    eval_ds = input_fn(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch)
+    # fn_args.eval_files is the validation split (pipeline.trainer_args).
+    validation_ds, validation_steps = validation_input_fn(
+        fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch, fn_args.eval_steps)
     with strategy.scope():
         model = family.build_model(hparams)
     print(f"[trainer] family={family.name} dataset={dataset.name} "
@@ -278,7 +330,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                          patience=config.get("early_stopping_patience"), write=is_chief())
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds, validation_steps=max(1, fn_args.eval_steps or 1), verbose=2,
+        validation_data=validation_ds, validation_steps=validation_steps, verbose=2,
         callbacks=_callbacks(fn_args.model_run_dir, backup, backup_interval, steps, best,
                              config))
     print(f"[trainer] exporting epoch {best.best_epoch}: {best.summary()['reason']}",

@@ -5,7 +5,9 @@ Everything comes from what the run left in MLMD and its artefacts:
 - **Run:** start, wall duration, state and seconds of each component (MLMD
   executions), a timeline chart, links to ``runs/<id>/config.json`` and
   ``logs/<id>.log``.
-- **Training:** loss and metric curves per epoch, train and eval, from the
+- **Training:** loss and metric curves per epoch, train and validation
+  split (carved from the training data; the held-out eval split is the
+  Evaluator's), from the
   Trainer's ``history.json`` (Keras ``History``, see ``models.training``), and
   the TensorBoard log folder ``<ModelRun>/logs``.
 - **Evaluation:** TFMA metrics overall and per slice (table + bar chart), the
@@ -573,14 +575,14 @@ def history_pairs(history: Dict[str, List[float]]) -> List[Tuple[str, List[float
 
 
 def plot_training(history: Dict[str, List[float]], path: str) -> None:
-    """One panel per metric: train and eval value per epoch."""
+    """One panel per metric: train and validation value per epoch."""
     pairs = history_pairs(history)[:4]
     fig = _figure(TRAINING_SIZE)
     axes = np.atleast_1d(fig.subplots(1, max(len(pairs), 1)))
     for ax, (name, train, evals) in zip(axes, pairs):
         ax.plot(range(1, len(train) + 1), train, marker="o", label="train")
         if evals:
-            ax.plot(range(1, len(evals) + 1), evals, marker="s", label="eval")
+            ax.plot(range(1, len(evals) + 1), evals, marker="s", label="validation")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)

