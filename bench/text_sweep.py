@@ -1,0 +1,130 @@
+"""Hyperparameter sweep of a text family on the **validation** split.
+
+Usage: .venv/bin/python bench/text_sweep.py --workspace WS --family lstm|transformer
+           [--steps 600] [--every 50] [--grid '{"learning_rate": [1e-3, 2e-3]}']
+           [--out text_sweep_<family>]
+
+Reads the transformed ``train`` and ``validation`` splits of the latest
+Transform output of ``<family>-pipeline`` in ``WS`` (a ``tfxp run --model
+<family>`` made them), trains the family's builder (``models.registry``, the
+same ``resolve_hparams`` as ``run_fn``) for each point of the grid (the
+cartesian product of the given values over the family's defaults) with
+``model.fit`` at the family's batch, and records the validation accuracy
+and AUC every ``--every`` steps. It never opens ``Split-eval``, the held-out
+split the quality table reports: the choice of defaults is made here, on
+validation (Rotten Tomatoes' validation split holds other movies than
+train), and the held-out figure is measured once by the pipeline run with
+the chosen defaults.
+
+Prints one row per grid point (best validation accuracy, the step it came
+at) and writes ``bench/results/<out>.json`` with every curve.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import itertools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfxp.core import env  # noqa: E402,F401
+from bench.common import reproduce_command, write_result  # noqa: E402
+
+
+def _latest(pattern: str) -> str:
+    found = sorted(glob.glob(pattern), key=lambda p: int(p.rstrip("/").rsplit("/", 1)[-1]))
+    if not found:
+        raise SystemExit(f"bench/text_sweep.py: nothing matches {pattern}; run "
+                         f"'tfxp run --model <family> --workspace <ws>' first")
+    return found[-1]
+
+
+def load_split(examples_uri: str, split: str, spec, label: str):
+    """All examples of ``Split-<split>``: ``(features dict of arrays, labels)``."""
+    import numpy as np
+    import tensorflow as tf
+
+    if split == "eval":
+        raise ValueError("the sweep never reads the held-out eval split")
+    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+    parts = [tf.io.parse_example(r, spec) for r in records]
+    features = {k: np.concatenate([p[k].numpy() for p in parts]) for k in spec if k != label}
+    return features, np.concatenate([p[label].numpy() for p in parts])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--family", required=True, choices=["lstm", "transformer"])
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--grid", default="{}",
+                        help="JSON: hparam -> list of values (default: the family's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from tfxp.core import features as F
+    from tfxp.core.datasets import get_dataset
+    from tfxp.models.registry import get_family, validate_hparams
+    from tfxp.models.training import resolve_hparams
+
+    family = get_family(args.family)
+    dataset = get_dataset(family.default_dataset)
+    root = os.path.join(args.workspace, "pipeline_root", f"{family.name}-pipeline", "Transform")
+    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
+    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
+    spec = tft_output.transformed_feature_spec()
+    train_x, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
+    val_x, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    grid = json.loads(args.grid)
+    names = sorted(grid)
+    batch = family.per_replica_batch
+    rows = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        overrides = dict(zip(names, values))
+        validate_hparams(family, overrides)
+        tf.keras.utils.set_random_seed(args.seed)
+        hparams = resolve_hparams(family, dataset, tft_output, overrides)
+        hparams["steps_per_execution"] = args.every
+        hparams["total_steps"] = args.steps
+        model = family.build_model(hparams)
+        train = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
+                 .shuffle(len(train_y), seed=args.seed).repeat().batch(batch))
+        curve, start = [], time.time()
+        for step in range(args.every, args.steps + 1, args.every):
+            model.fit(train, steps_per_epoch=args.every, epochs=1, verbose=0)
+            metrics = model.evaluate(val_x, val_y, batch_size=256, verbose=0,
+                                     return_dict=True)
+            curve.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        best = max(curve, key=lambda c: c["accuracy"])
+        row = {"overrides": overrides, "best_val_accuracy": best["accuracy"],
+               "best_step": best["step"], "best_val_auc": best.get("auc"),
+               "curve": curve, "seconds": round(time.time() - start, 1)}
+        rows.append(row)
+        print(f"{json.dumps(overrides):60s} best val acc {best['accuracy']:.4f} "
+              f"@ {best['step']} (auc {best.get('auc', float('nan')):.4f}) "
+              f"{row['seconds']:.0f}s", flush=True)
+    chosen = max(rows, key=lambda r: r["best_val_accuracy"])
+    print(f"chosen: {json.dumps(chosen['overrides'])} at {chosen['best_step']} steps "
+          f"(validation accuracy {chosen['best_val_accuracy']:.4f})")
+    write_result(args.out or f"text_sweep_{family.name}", {
+        "family": family.name, "examples_uri": examples_uri,
+        "train_examples": int(len(train_y)), "validation_examples": int(len(val_y)),
+        "steps": args.steps, "every": args.every, "batch": batch, "seed": args.seed,
+        "grid": grid, "rows": rows, "chosen": {k: chosen[k] for k in (
+            "overrides", "best_step", "best_val_accuracy")},
+        "command": reproduce_command()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
