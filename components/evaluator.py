@@ -32,6 +32,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from tfxp.core import features as F
+from tfxp.core.floor import majority_floor
 from tfxp.core.workspace import MAJORITY_FLOOR_FILE as FLOOR_FILE
 
 FLOOR_METRIC = "BinaryAccuracy"
@@ -54,23 +55,6 @@ def label_counts(split_uris: Iterable[str]) -> Dict[int, int]:
             counts[F.raw_label({k: _values(v) for k, v in
                                 example.features.feature.items()})] += 1
     return dict(counts)
-
-
-def majority_floor(counts: Dict[int, int]) -> Dict[str, Any]:
-    """The floor for ``counts``: ``majority_share`` (largest class / all) and
-    ``floor`` = share + 1/examples, one example better than always
-    predicting the majority class (TFMA's lower bound is inclusive).
-
-    Raises:
-      ValueError: no examples.
-    """
-    total = sum(counts.values())
-    if not total:
-        raise ValueError("the eval split has no examples; cannot compute the "
-                         "majority-class share")
-    share = max(counts.values()) / total
-    return {"counts": {str(k): v for k, v in sorted(counts.items())}, "examples": total,
-            "majority_share": share, "floor": min(1.0, share + 1.0 / total)}
 
 
 def _has_thresholds(config: tfma.EvalConfig) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -41,8 +41,17 @@ def selection_metric(num_classes: int) -> str:
 class KeepBestEpoch(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the highest ``monitor``.
 
+    With a ``floor``, only epochs whose ``floor[0]`` log reaches ``floor[1]``
+    are eligible: for binary tasks run_fn passes ``('val_accuracy', the
+    validation split's majority share + 1 example)`` (``core.floor``), the
+    rule the Evaluator applies on the eval split, so an epoch with the best
+    AUC but every score on one side of 0.5 is not the one exported. When no
+    epoch is eligible, the best of all is kept and ``summary()['reason']``
+    says so.
+
     Args:
       monitor: a key of the epoch logs, e.g. ``val_auc`` (higher is better).
+      floor: ``(log key, minimum)`` an epoch must reach to be eligible, or None.
       state_dir: folder (local path or URI) where the best weights and
         ``STATE_FILE`` are kept across restarts; None keeps them in memory only.
       patience: stop after this many epochs in a row without improvement
@@ -58,7 +67,8 @@ class KeepBestEpoch(keras.callbacks.Callback):
     """
 
     def __init__(self, monitor: str, state_dir: Optional[str] = None,
-                 patience: Optional[int] = None, write: bool = True):
+                 patience: Optional[int] = None, write: bool = True,
+                 floor: Optional[Tuple[str, float]] = None):
         super().__init__()
         if patience is not None and (isinstance(patience, bool)
                                      or not isinstance(patience, int) or patience < 1):
@@ -66,8 +76,10 @@ class KeepBestEpoch(keras.callbacks.Callback):
                              f"None, got {patience!r}")
         self.monitor, self.state_dir, self.patience, self.write = (
             monitor, state_dir, patience, write)
+        self.floor = None if floor is None else (floor[0], float(floor[1]))
         self.best_epoch: Optional[int] = None
         self.best_value: Optional[float] = None
+        self.best_eligible = False
         self.curve: List[float] = []
         self.stopped_epoch: Optional[int] = None
         self._best_weights: Optional[List[np.ndarray]] = None
@@ -86,6 +98,7 @@ class KeepBestEpoch(keras.callbacks.Callback):
         self._best_weights = self.model.get_weights()
         self.model.set_weights(current)
         self.best_epoch, self.best_value = state["best_epoch"], state["best_value"]
+        self.best_eligible = bool(state.get("best_eligible", True))
         self.curve = list(state["curve"])
 
     def _save_state(self, weights: bool) -> None:
@@ -134,9 +147,11 @@ class KeepBestEpoch(keras.callbacks.Callback):
         del self.curve[epoch:]
         self.curve.extend([float("nan")] * (epoch - len(self.curve)))
         self.curve.append(value)
-        improved = self.best_value is None or value > self.best_value
+        eligible = self.floor is None or float(logs.get(self.floor[0], -1.0)) >= self.floor[1]
+        improved = (self.best_value is None or (eligible and not self.best_eligible)
+                    or (eligible == self.best_eligible and value > self.best_value))
         if improved:
-            self.best_epoch, self.best_value = epoch + 1, value
+            self.best_epoch, self.best_value, self.best_eligible = epoch + 1, value, eligible
             self._best_weights = self.model.get_weights()
         elif self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             self.stopped_epoch = epoch + 1
@@ -153,14 +168,25 @@ class KeepBestEpoch(keras.callbacks.Callback):
         if self.state_dir and self.write and tf.io.gfile.exists(self.state_dir):
             tf.io.gfile.rmtree(self.state_dir)
 
+    def _floor_text(self) -> str:
+        if self.floor is None:
+            return ""
+        key, minimum = self.floor
+        if self.best_eligible:
+            return f" with {key} >= {minimum:.4f}"
+        return (f"; no epoch reached {key} >= {minimum:.4f} (the validation "
+                f"majority-class floor), so the best of all is exported")
+
     def summary(self) -> Dict[str, Any]:
         """What ``history.json`` records under ``exported_epoch``."""
         return {"monitor": self.monitor, "best_epoch": self.best_epoch,
-                "best_value": self.best_value, "curve": self.curve,
+                "best_value": self.best_value, "best_eligible": self.best_eligible,
+                "floor": None if self.floor is None else list(self.floor),
+                "curve": self.curve,
                 "patience": self.patience, "stopped_epoch": self.stopped_epoch,
                 "reason": (None if self.best_epoch is None else
                            f"highest {self.monitor} ({self.best_value:.4f}) of "
-                           f"{len(self.curve)} epoch(s)"
+                           f"{len(self.curve)} epoch(s)" + self._floor_text()
                            + (f"; stopped early after epoch {self.stopped_epoch}, "
                               f"{self.patience} epoch(s) without improvement"
                               if self.stopped_epoch else ""))}

@@ -23,6 +23,7 @@ from tfx_bsl.public import tfxio
 
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
+from tfxp.core.floor import majority_floor
 from tfxp.core.workspace import HISTORY_FILE, TENSORBOARD_DIR
 from tfxp.models.best_epoch import KeepBestEpoch, selection_metric, BEST_DIR
 from tfxp.models.common import cluster_workers, make_strategy
@@ -108,6 +109,20 @@ def validation_input_fn(file_pattern: List[str], data_accessor: tfx.components.D
         file_pattern, cluster_workers())
     return (dataset.take(batches).repeat().with_options(options).prefetch(tf.data.AUTOTUNE),
             batches)
+
+
+def validation_floor(validation_ds: tf.data.Dataset, batches: int,
+                     dataset: DatasetSpec) -> Optional[Tuple[str, float]]:
+    """For binary tasks, ``('val_accuracy', floor)``: the validation split's
+    majority-class share plus one example (``core.floor``), counted over one
+    pass (``batches``) of ``validation_ds``; None for multi-class tasks,
+    whose selection metric is accuracy itself."""
+    if dataset.num_classes != 2:
+        return None
+    labels = np.concatenate([y.numpy().reshape(-1) for _, y in validation_ds.take(batches)])
+    classes, counts = np.unique(labels, return_counts=True)
+    floor = majority_floor(dict(zip(classes.tolist(), counts.tolist())), "validation")
+    return "val_accuracy", floor["floor"]
 
 
 def augment(augmentation: Dict[str, Any]):
@@ -327,7 +342,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     steps = StepCounter()
     best = KeepBestEpoch("val_" + selection_metric(dataset.num_classes),
                          state_dir=os.path.join(backup, BEST_DIR),
-                         patience=config.get("early_stopping_patience"), write=is_chief())
+                         patience=config.get("early_stopping_patience"), write=is_chief(),
+                         floor=validation_floor(validation_ds, validation_steps, dataset))
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_data=validation_ds, validation_steps=validation_steps, verbose=2,

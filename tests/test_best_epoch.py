@@ -121,3 +121,30 @@ def test_a_resumed_fit_keeps_the_best_weights_and_metric_of_before_the_crash(tmp
     assert after.best_value == pytest.approx(before.best_value)
     assert len(after.curve) == 6 and after.curve[:3] == pytest.approx(before.curve)
     _assert_same(model.get_weights(), first_seen.weights[before.best_epoch])
+
+
+def _feed(best: KeepBestEpoch, epochs):
+    """Calls ``on_epoch_end`` with the given ``(val_auc, val_accuracy)`` per epoch."""
+    best.set_model(_model())
+    for epoch, (auc, accuracy) in enumerate(epochs):
+        best.on_epoch_end(epoch, {"val_auc": auc, "val_accuracy": accuracy})
+
+
+def test_an_epoch_under_the_majority_floor_is_not_exported_for_its_auc():
+    # Epoch 1 ranks best (AUC 0.90) but its accuracy is the majority share:
+    # every score on one side of 0.5. The Evaluator would refuse it.
+    best = KeepBestEpoch("val_auc", floor=("val_accuracy", 0.70))
+    _feed(best, [(0.90, 0.65), (0.80, 0.75), (0.85, 0.72), (0.95, 0.69)])
+    assert (best.best_epoch, best.best_value, best.best_eligible) == (3, 0.85, True)
+    assert best.summary()["reason"] == (
+        "highest val_auc (0.8500) of 4 epoch(s) with val_accuracy >= 0.7000")
+
+
+def test_with_no_epoch_over_the_floor_the_best_of_all_is_kept_and_said():
+    best = KeepBestEpoch("val_auc", floor=("val_accuracy", 0.70))
+    _feed(best, [(0.80, 0.60), (0.90, 0.65), (0.85, 0.69)])
+    assert (best.best_epoch, best.best_eligible) == (2, False)
+    assert "no epoch reached val_accuracy >= 0.7000" in best.summary()["reason"]
+    # The first eligible epoch then wins whatever its AUC.
+    best.on_epoch_end(3, {"val_auc": 0.70, "val_accuracy": 0.71})
+    assert (best.best_epoch, best.best_eligible) == (4, True)

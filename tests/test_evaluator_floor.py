@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfxp.components.evaluator import label_counts, majority_floor, with_accuracy_floor
+from tfxp.components.evaluator import label_counts, with_accuracy_floor
+from tfxp.core.floor import majority_floor
 from tfxp.core.datasets import get_dataset
 from tfxp.pipeline.evaluation import eval_config
 from tests.taxi_rows import read_rows, to_example

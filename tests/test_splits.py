@@ -130,3 +130,28 @@ def _data_accessor(transformed_uri: str):
     return DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None, data_view_decode_fn=None)
+
+
+def test_the_trainers_floor_is_the_validation_splits_majority_share(dense_run):
+    """``validation_floor`` (from the transformed labels) against the
+    Evaluator's counter (``label_counts``, raw examples by ``raw_label``) on
+    the raw validation split."""
+    from tfxp.components.evaluator import label_counts
+    from tfxp.core.datasets import get_dataset
+    from tfxp.core.floor import majority_floor
+    from tfxp.models.training import validation_floor
+
+    config, summary = dense_run
+    store = mlmd.open_store(config.metadata_path)
+    raw = _uri_of(store, summary.run_id, "CsvExampleGen", "Examples")
+    transformed = _uri_of(store, summary.run_id, "Transform", "Examples")
+    graph = _uri_of(store, summary.run_id, "Transform", "TransformGraph")
+    expected = majority_floor(label_counts([os.path.join(raw, "Split-validation")]))
+    dataset, batches = validation_input_fn(
+        [os.path.join(transformed, "Split-validation", "*")], _data_accessor(transformed),
+        tft.TFTransformOutput(graph), 100)
+    key, floor = validation_floor(dataset, batches, get_dataset("chicago_taxi"))
+    assert key == "val_accuracy"
+    assert floor == pytest.approx(expected["floor"], abs=1e-12)
+    assert 0.5 < expected["majority_share"] < floor < 1.0
+    assert validation_floor(dataset, batches, get_dataset("fashion_mnist")) is None
