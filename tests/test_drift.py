@@ -8,7 +8,7 @@ logs are real ``PredictionLog`` records of other taxi rows
 (``tests/drift_logs.py``), shifted where a test says so. The distances are
 checked against independent computations: L-infinity from the rows with
 numpy, Jensen-Shannon from TFDV's own histograms with the formula of
-metrics.cc written out here. The last test serves the real trained model
+metrics.cc written out here. One test serves the real trained model
 (``dense_run``) with request logging on and checks the loop end to end.
 """
 from __future__ import annotations
