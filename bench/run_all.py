@@ -27,12 +27,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+
+DRIFT_WORKSPACE = os.path.join(tempfile.gettempdir(), "tfxp-drift-bench-ws")
 
 # name -> (script, full-size args, --quick args). Scripts missing from this
 # checkout (another helper's) are skipped with a note.
@@ -44,6 +47,9 @@ BENCHES: Dict[str, tuple] = {
     "overhead": ("overhead_bench.py", [], ["--quick"]),
     "scaling": ("scaling_bench.py", [], ["--quick"]),
     "gpu": ("gpu_bench.py", [], ["--repeats", "5", "--gpu-epoch-fraction", "0.5"]),
+    # --prepare trains a 30-step dense model into the workspace the first time.
+    "drift": ("drift_bench.py", ["--workspace", DRIFT_WORKSPACE, "--prepare"],
+              ["--workspace", DRIFT_WORKSPACE, "--prepare", "--sizes", "10000"]),
 }
 
 

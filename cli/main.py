@@ -5,6 +5,7 @@ Sub-commands:
            write the HTML report and the log into the workspace
   status   list recorded pipeline runs from MLMD
   report   write a run's HTML report, or a page comparing several runs
+  drift    compare a served model's logged requests with its training data
 
 Bad input (unknown family or dataset, missing/empty CSV, CSV without the label
 columns, non-writable workspace, bad config file) is reported on one line with
@@ -300,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_serving(sub)
     from tfxp.cli.kubeflow import register as register_kubeflow
     register_kubeflow(sub)
+    from tfxp.cli.drift import register as register_drift
+    register_drift(sub)
     return parser
 
 

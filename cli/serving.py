@@ -1,7 +1,9 @@
 """``tfxp serve`` and ``tfxp predict``.
 
 - ``serve``: starts ``serving.server.ModelServer`` on ``<workspace>/serving``
-  (one model per subfolder, named after it) or on ``--model_config_file``; the
+  (one model per subfolder, named after it; ``--log-requests RATE`` logs that
+  share of their requests under ``<workspace>/request_logs/<model>/`` for
+  ``tfxp drift``) or on ``--model_config_file``; the
   server flags (``serving.flags``) are tensorflow_model_server's (``--port``, ``--rest_api_port``,
   ``--file_system_poll_wait_seconds``, ``--enable_batching``, ...).
 - ``predict``: sends CSV rows (tabular), PNG files or IDX slices (images) or
@@ -44,6 +46,10 @@ def register(subparsers) -> None:
         help="serve the workspace's pushed models (TF Serving gRPC + REST protocol)")
     serve.add_argument("--workspace", default=DEFAULT_WORKSPACE,
                        help="workspace whose serving/ folder holds one folder per model")
+    serve.add_argument("--log-requests", type=float, default=0.0, metavar="RATE",
+                       help="log this share (0..1) of each workspace model's requests as "
+                       "PredictionLog TFRecords under <workspace>/request_logs/<model>/, "
+                       "which `tfxp drift` reads (0: off)")
     add_server_flags(serve, models_required=False)
     serve.set_defaults(func=cmd_serve)
 
@@ -82,15 +88,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(version_text())
         return 0
     config = None
+    if not 0.0 <= args.log_requests <= 1.0:  # also refuses NaN
+        raise UsageError(f"--log-requests must be in [0, 1], got {args.log_requests}")
+    if args.log_requests and args.model_config_file:
+        raise UsageError("--log-requests logs the workspace's models; with "
+                         "--model_config_file set each model's logging_config there")
     if not args.model_config_file:
+        ws = Workspace(args.workspace)
         try:
-            models = find_models(Workspace(args.workspace).serving_dir)
+            models = find_models(ws.serving_dir)
         except FileNotFoundError as err:
             raise UsageError(str(err)) from None
         if not models:
             raise UsageError(f"no model folders in {os.path.join(args.workspace, 'serving')!r}; "
                              f"run the pipeline first")
-        config = models_config(models)
+        prefixes = ({name: os.path.abspath(ws.request_log_prefix(name)) for name in models}
+                    if args.log_requests else None)
+        config = models_config(models, log_prefixes=prefixes,
+                               sampling_rate=args.log_requests or 1.0)
     try:
         server = server_from_args(args, config)
     except ValueError as err:

@@ -6,6 +6,8 @@ convention).
 """
 import numpy as np
 
+from tfxp.core.datasets import IMAGE, TABULAR, TEXT
+
 # z-scored floats; a missing value becomes 0 (the mean) after scaling.
 NUMERIC_FEATURES = ("fare", "trip_miles", "trip_seconds")
 
@@ -90,3 +92,10 @@ TOKENS_KEY = "tokens"        # transformed: int64 [MAX_TOKENS] ids, 0 = padding
 MAX_TOKENS = 64
 TEXT_VOCAB_TOP_K = 20000
 TEXT_OOV_BUCKETS = 1
+
+# Raw features the serving signatures parse, per modality (core.datasets
+# MODALITIES): exactly those the modality's preprocessing_fn
+# (models/preprocessing.py) makes model inputs of; models/export.py builds the
+# signatures from it and ``tfxp drift`` compares served traffic on it.
+SERVING_FEATURES = {TABULAR: TABULAR_MODEL_FEATURES, IMAGE: (IMAGE_KEY,),
+                    TEXT: (TEXT_KEY,)}

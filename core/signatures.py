@@ -35,6 +35,11 @@ CLASSES_OUTPUT = "classes"         # string [N, C], label names
 SCORES_OUTPUT = "scores"           # float32 [N, C], class probabilities
 REGRESS_OUTPUT = "outputs"         # float32 [N]
 CLASSIFY_OUTPUTS = (CLASSES_OUTPUT, SCORES_OUTPUT)  # all that Classify accepts
+# Input aliases of the other signatures (models/export.py).
+TRANSFORM_INPUT = "examples"       # string [N], serialized tf.Example, ``transform_features``
+RAW_IMAGES_INPUT = "images"        # float32 [N, 28, 28(, 1)], ``serving_raw`` of image models
+RAW_TEXT_INPUT = "text"            # string [N], ``serving_raw`` of text models
+# ``serving_raw`` of tabular models: one [N] tensor per raw feature, named after it.
 
 # Outputs of ``predict`` and ``serving_raw`` beside classes and scores.
 CLASS_IDS_OUTPUT = "class_ids"     # int64 [N]

@@ -10,6 +10,8 @@ A workspace is what ``tfxp run`` writes and ``tfxp status``, ``report`` and
     <root>/logs/<run id>.log                 the run's log
     <root>/reports/<run id>/index.html       the run's HTML report
     <root>/reports/compare-<digest>/         a comparison page of several runs
+    <root>/reports/drift-<model>/<time>/     a ``tfxp drift`` page (index.html, drift.json)
+    <root>/request_logs/<model>/             request logs (``tfxp serve --log-requests``)
     <root>/locks/<pipeline>.lock             one run per pipeline at a time
     <root>/deploy/                           files for real TF Serving
 
@@ -32,6 +34,8 @@ SERVING_MODEL_DIR = "Format-Serving"
 HISTORY_FILE = "history.json"
 MAJORITY_FLOOR_FILE = "majority_floor.json"  # in the Evaluator's output, components/evaluator.py
 TENSORBOARD_DIR = "logs"
+# Beside a drift page: what it found, for the run report's link (observability/drift.py).
+DRIFT_SUMMARY_FILE = "drift.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +81,20 @@ class Workspace:
 
     def comparison_dir(self, digest: str) -> str:
         return os.path.join(self.reports_dir, f"compare-{digest}")
+
+    def drift_reports_dir(self, model_name: str) -> str:
+        """Folder of ``model_name``'s drift pages, one subfolder per ``tfxp drift``."""
+        return os.path.join(self.reports_dir, f"drift-{model_name}")
+
+    def request_logs_dir(self, model_name: str) -> str:
+        """Where ``tfxp serve --log-requests`` writes ``model_name``'s request
+        log files and ``tfxp drift`` reads them."""
+        return os.path.join(self.root, "request_logs", model_name)
+
+    def request_log_prefix(self, model_name: str) -> str:
+        """The ``log_collector_config.filename_prefix`` of ``model_name``: files
+        are ``<prefix>-<start unix ms>-<nnnnn>.tfrecord`` (serving/request_log.py)."""
+        return os.path.join(self.request_logs_dir(model_name), model_name)
 
     def lock_path(self, pipeline_name: str) -> str:
         return os.path.join(self.root, "locks", f"{pipeline_name}.lock")

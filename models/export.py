@@ -23,7 +23,7 @@ tensorflow_serving/apis/*.proto and servables/tensorflow/classifier.cc):
 - ``transform_features``: serialized examples -> transformed features, for TFMA.
 
 The example-taking signatures parse only the raw features the model uses
-(``SERVING_FEATURES``: what ``preprocessing_fn`` turns into model inputs;
+(``core.features.SERVING_FEATURES``: what ``preprocessing_fn`` turns into model inputs;
 the label's sources excluded). A request's other features are ignored, and
 a missing unused one is no error.
 
@@ -47,23 +47,17 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from tfxp.core import features as F
-from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec
+from tfxp.core.datasets import IMAGE, TEXT, DatasetSpec
+from tfxp.core.features import SERVING_FEATURES
 from tfxp.core.signatures import (
     CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
-    EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_SIGNATURE, SCORES_OUTPUT,
-    TOP_CLASS_OUTPUT, TRANSFORM_SIGNATURE)
+    EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_IMAGES_INPUT, RAW_SIGNATURE,
+    RAW_TEXT_INPUT, SCORES_OUTPUT, TOP_CLASS_OUTPUT, TRANSFORM_INPUT, TRANSFORM_SIGNATURE)
 
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
-# Raw features the serving signatures parse, per modality: exactly those the
-# modality's preprocessing_fn (models/preprocessing.py) makes model inputs of.
-SERVING_FEATURES = {TABULAR: F.TABULAR_MODEL_FEATURES, IMAGE: (F.IMAGE_KEY,),
-                    TEXT: (F.TEXT_KEY,)}
 # The image shapes ``serving_raw`` accepts, as ``tf.shape(images)[1:]``.
 IMAGE_SHAPES = ("28,28", "28,28,1")
-TRANSFORM_INPUT = "examples"  # serialized tf.Example [N] of ``transform_features``
-RAW_IMAGES_INPUT = "images"   # ``serving_raw`` of image models
-RAW_TEXT_INPUT = "text"       # ``serving_raw`` of text models
 
 
 def _dense_to_raw(x: tf.Tensor, spec) -> Any:

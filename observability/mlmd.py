@@ -222,6 +222,61 @@ def run_exec_properties(store: metadata_store.MetadataStore, run_id: str,
     return {}
 
 
+@dataclasses.dataclass
+class Push:
+    """One version the Pusher pushed (its ``PushedModel`` artifact).
+
+    ``destination`` is the version folder (``<base path>/<version>``);
+    ``create_ms`` when MLMD recorded the artifact, ms since the epoch.
+    """
+    run_id: str
+    version: int
+    destination: str
+    create_ms: int
+
+
+def pushes(store: metadata_store.MetadataStore, model_name: str) -> List[Push]:
+    """Every version of ``model_name`` a recorded run pushed, oldest first.
+
+    A version belongs to ``model_name`` when its destination's parent folder is
+    named so (the Pusher's base path is ``<workspace>/serving/<model name>``,
+    ``core.workspace``). Re-pushing identical bytes records the same version
+    again (``components/pusher.py``): each push is listed, the first one is
+    the run that produced the version.
+    """
+    try:
+        artifacts = store.get_artifacts_by_type("PushedModel")
+    except Exception:  # noqa: BLE001 - ml_metadata raises NotFoundError: no such type yet
+        return []
+    found = []
+    for artifact in artifacts:
+        props = artifact.custom_properties
+        if not ("pushed" in props and props["pushed"].int_value):
+            continue
+        destination = props["pushed_destination"].string_value
+        version = props["pushed_version"].string_value
+        base = destination.rstrip("/").rpartition("/")[0]
+        if base.rstrip("/").rpartition("/")[2] != model_name or not version.isdigit():
+            continue
+        run_id = _producing_run(store, artifact.id)
+        if run_id is not None:
+            found.append(Push(run_id, int(version), destination,
+                              artifact.create_time_since_epoch))
+    return sorted(found, key=lambda p: (p.create_ms, p.run_id))
+
+
+def _producing_run(store, artifact_id: int) -> Optional[str]:
+    """Id of the pipeline run whose execution output ``artifact_id``, or None."""
+    for event in store.get_events_by_artifact_ids([artifact_id]):
+        if event.type not in (metadata_store_pb2.Event.OUTPUT,
+                              metadata_store_pb2.Event.DECLARED_OUTPUT):
+            continue
+        for ctx in store.get_contexts_by_execution(event.execution_id):
+            if ctx.type == "pipeline_run":
+                return ctx.name
+    return None
+
+
 def format_time(ms: int) -> str:
     """ms since the epoch -> ``YYYY-MM-DD HH:MM:SS`` local time."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000.0))

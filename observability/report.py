@@ -19,7 +19,9 @@ Everything comes from what the run left in MLMD and its artefacts:
 - **Data:** per-feature statistics of each split from StatisticsGen
   (``FeatureStats.pb``) and the ExampleValidator anomalies (``SchemaDiff.pb``).
 - **Model:** family and dataset (the Trainer's ``custom_config``), parameter
-  count, SavedModel size, signatures with dtypes and shapes, pushed version.
+  count, SavedModel size, signatures with dtypes and shapes, pushed version,
+  and a link to the newest ``tfxp drift`` page that compared served traffic
+  with this run (``latest_drift``).
 
 Sections whose component did not run (failed run) say so instead.
 ``write_comparison`` writes one page comparing several runs (``--model all``).
@@ -39,7 +41,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfxp.core.workspace import MAJORITY_FLOOR_FILE, REPORT_INDEX, TENSORBOARD_DIR, Workspace
+from tfxp.core.workspace import (DRIFT_SUMMARY_FILE, MAJORITY_FLOOR_FILE, REPORT_INDEX,
+                                 TENSORBOARD_DIR, Workspace)
 from tfxp.observability import mlmd
 
 INDEX = REPORT_INDEX
@@ -157,9 +160,31 @@ class Report:
     config_path: Optional[str] = None
     log_path: Optional[str] = None
     images: Dict[str, Tuple[str, Tuple[int, int]]] = dataclasses.field(default_factory=dict)
+    # The newest ``tfxp drift`` page comparing with this run (its drift.json
+    # plus ``page``, the page's path), or None.
+    drift: Optional[Dict[str, Any]] = None
 
 
 # ---------------------------------------------------------------- loaders
+
+def latest_drift(workspace: str, run_id: str) -> Optional[Dict[str, Any]]:
+    """The newest drift page whose baseline is ``run_id``: its ``drift.json``
+    (``observability.drift.summary``) with ``page`` made the page's path; None
+    if ``tfxp drift`` never compared traffic with this run."""
+    best = None
+    for path in glob.glob(os.path.join(Workspace(workspace).reports_dir, "drift-*", "*",
+                                       DRIFT_SUMMARY_FILE)):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if data.get("run_id") != run_id or not isinstance(data.get("created_ms"), int):
+            continue
+        if best is None or data["created_ms"] > best["created_ms"]:
+            best = dict(data, page=os.path.join(os.path.dirname(path), data.get("page", INDEX)))
+    return best
+
 
 def _splits(uri: str, filename: str) -> List[Tuple[str, str]]:
     """``(split, path)`` of ``<uri>/Split-<split>/<filename>``, sorted, train first."""
@@ -497,6 +522,7 @@ def collect(workspace: str, run_id: str) -> Report:
                     metrics=summary.metrics, config_path=config_path)
     log_path = ws.log_path(run_id)
     report.log_path = log_path if os.path.isfile(log_path) else None
+    report.drift = latest_drift(workspace, run_id)
 
     if summary.model_run_uri:
         report.history = mlmd.read_history(summary.model_run_uri) or report.history
@@ -792,7 +818,8 @@ def write_report(workspace: str, run_id: Optional[str] = None,
                    links={"config": _href(out_dir, report.config_path),
                           "log": _href(out_dir, report.log_path),
                           "tensorboard": _file_url(report.tensorboard_dir),
-                          "saved_model": _file_url(report.saved_model_path)},
+                          "saved_model": _file_url(report.saved_model_path),
+                          "drift": _href(out_dir, report.drift and report.drift["page"])},
                    confusion_rows=_confusion_rows(report))
     path = os.path.join(out_dir, INDEX)
     tmp = f"{path}.{os.getpid()}.tmp"  # no half-written page if writing fails

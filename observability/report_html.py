@@ -262,6 +262,13 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
       {{ "{:,}".format(r.saved_model_bytes) }} bytes{% else %}<span class="muted">none</span>{% endif %}</td></tr>
     <tr><th>pushed</th><td>{% if s.pushed_path %}version <b>{{ s.pushed_version }}</b> at
       <code>{{ s.pushed_path }}</code>{% else %}<span class="muted">nothing pushed</span>{% endif %}</td></tr>
+    {% if s.pushed_path or r.drift %}
+    <tr><th>served traffic</th><td id="drift">{% if r.drift %}<a href="{{ links.drift }}">latest
+      drift check</a> of version {{ r.drift.version }}, {{ r.drift.created_ms | when }}:
+      <b class="{{ 'ok' if r.drift.exit_code == 0 else 'bad' }}">{{ r.drift.verdict }}</b>
+      ({{ r.drift.requests }} requests){% else %}<span class="muted">not checked yet:
+      <code>tfxp drift --model {{ s.pushed_path.rstrip("/").split("/")[-2] }}</code></span>{% endif %}</td></tr>
+    {% endif %}
   </table>
   {% for sig in r.signatures %}
   <h3>Signature <code>{{ sig.name }}</code> <span class="muted">({{ sig.method }})</span></h3>

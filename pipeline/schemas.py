@@ -9,6 +9,13 @@ Each dataset has:
 - ``custom_validation.pbtxt`` (optional): a TFDV ``CustomValidationConfig``,
   SQL checks over the statistics for what a schema cannot say (e.g. "no empty
   texts"), passed to ExampleValidator.
+- ``drift_skew.pbtxt`` (optional): the thresholds ``tfxp drift`` compares
+  served traffic with: a text-format Schema holding, per feature, only its
+  ``name`` and TFDV's ``skew_comparator`` (serving vs training) and
+  ``drift_comparator`` (one window of traffic vs the previous), each with an
+  ``infinity_norm`` or ``jensen_shannon_divergence`` threshold. It is merged
+  over the schema at read time (``with_comparators``); the pipeline reads
+  ``schema.pbtxt`` alone, so a threshold change never invalidates its cache.
 
 To review a schema against new data, print a fresh draft and diff it::
 
@@ -27,6 +34,9 @@ from typing import List, Optional
 SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_FILE = "schema.pbtxt"
 CUSTOM_VALIDATION_FILE = "custom_validation.pbtxt"
+DRIFT_SKEW_FILE = "drift_skew.pbtxt"
+# What a drift_skew.pbtxt feature may set besides its name.
+_COMPARATOR_FIELDS = ("skew_comparator", "drift_comparator")
 
 
 def schema_file(dataset: str, root: Path = SCHEMA_ROOT) -> str:
@@ -57,6 +67,77 @@ def custom_validation_config(dataset: str, root: Path = SCHEMA_ROOT):
         return None
     return text_format.Parse(path.read_text(),
                              custom_validation_config_pb2.CustomValidationConfig())
+
+
+def drift_skew_file(dataset: str, root: Path = SCHEMA_ROOT) -> Optional[str]:
+    """Path of ``dataset``'s ``drift_skew.pbtxt``, or None if it has none."""
+    path = Path(root) / dataset / DRIFT_SKEW_FILE
+    return str(path) if path.is_file() else None
+
+
+def load_drift_skew(path: str):
+    """The comparators of a ``drift_skew.pbtxt``: ``{feature: Feature}``, each
+    ``Feature`` holding only ``name``, ``skew_comparator`` and ``drift_comparator``.
+
+    Raises:
+      ValueError: the file does not parse as a Schema, a feature has no name,
+        appears twice, sets anything but the two comparators, or sets a
+        negative threshold; the message names the file and the feature.
+    """
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        thresholds = text_format.Parse(text, schema_pb2.Schema())
+    except text_format.ParseError as err:
+        raise ValueError(f"{path}: not a text-format Schema: {err}") from None
+    others = [field.name for field, _ in thresholds.ListFields() if field.name != "feature"]
+    if others:
+        raise ValueError(f"{path}: only `feature` entries belong here, found {others}")
+    out = {}
+    for feature in thresholds.feature:
+        where = f"{path}: feature {feature.name!r}"
+        if not feature.name:
+            raise ValueError(f"{path}: a feature without a name")
+        if feature.name in out:
+            raise ValueError(f"{where} appears twice")
+        extra = [field.name for field, _ in feature.ListFields()
+                 if field.name not in ("name",) + _COMPARATOR_FIELDS]
+        if extra:
+            raise ValueError(f"{where} sets {extra}; only {list(_COMPARATOR_FIELDS)} "
+                             f"belong in {DRIFT_SKEW_FILE}")
+        for kind in _COMPARATOR_FIELDS:
+            comparator = getattr(feature, kind)
+            for measure in ("infinity_norm", "jensen_shannon_divergence",
+                            "normalized_abs_difference"):
+                if comparator.HasField(measure) and not getattr(
+                        comparator, measure).threshold >= 0:
+                    raise ValueError(f"{where}: {kind}.{measure}.threshold must be >= 0")
+        out[feature.name] = feature
+    return out
+
+
+def with_comparators(schema, comparators):
+    """A copy of ``schema`` with each feature's comparators from ``comparators``
+    (``load_drift_skew``) set over its own.
+
+    Raises:
+      ValueError: a comparator names a feature ``schema`` lacks.
+    """
+    merged = type(schema)()
+    merged.CopyFrom(schema)
+    by_name = {f.name: f for f in merged.feature}
+    unknown = sorted(set(comparators) - set(by_name))
+    if unknown:
+        raise ValueError(f"{DRIFT_SKEW_FILE} names feature(s) {unknown} that the schema "
+                         f"does not have; schema features: {', '.join(sorted(by_name))}")
+    for name, feature in comparators.items():
+        for kind in _COMPARATOR_FIELDS:
+            if feature.HasField(kind):
+                getattr(by_name[name], kind).CopyFrom(getattr(feature, kind))
+    return merged
 
 
 def draft(stats_files: List[str]):

@@ -15,9 +15,13 @@ apis/prediction_log.proto:
   ``regress_log`` or ``multi_inference_log``). As in TF Serving, only
   successful requests are logged, and ``:tensorflow:serving:request_log_count``
   {model_name, status_code} counts the records written;
-- files are ``<filename_prefix>-<start unix ms>-<nnnnn>.tfrecord``, a new one
-  once the current one holds ``max_file_bytes`` (rotation by size; a log
-  collector's files are read with ``tf.data.TFRecordDataset``).
+- files are ``<filename_prefix>-<unix ms the file was opened>-<nnnnn>.tfrecord``
+  (``nnnnn`` counts the writer's files), a new one once the current one holds
+  ``max_file_bytes`` or is ``max_file_seconds`` old (rotation by size and
+  time; a log collector's files are read with ``tf.data.TFRecordDataset``).
+  A ``PredictionLog`` carries no time, so the time in a file's name and its
+  modification time bound when its records were written: ``tfxp drift``
+  places traffic in time by them, to within ``max_file_seconds`` (1 hour).
 
 Nothing on the request path touches the disk: a sampled request appends a
 reference to its request and response (or, for REST Predict, the input and
@@ -56,6 +60,7 @@ DEFAULT_QUEUE_SIZE = 1000
 # of a few dozen records cost the request threads next to nothing.
 DRAIN_SECONDS = 0.05
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_FILE_SECONDS = 3600.0
 COLLECTOR_TYPES = ("", "tfrecord")
 _LOG_FIELDS = {"predict": "predict_log", "classify": "classify_log",
                "regress": "regress_log", "multi_inference": "multi_inference_log"}
@@ -96,22 +101,25 @@ def validate_logging_config(model: model_server_config_pb2.ModelConfig) -> None:
 
 
 class _Writer:
-    """TFRecord files under one prefix, rotated by size (writer thread only)."""
+    """TFRecord files under one prefix, rotated by size and age (writer thread only)."""
 
-    def __init__(self, prefix: str, max_file_bytes: int):
+    def __init__(self, prefix: str, max_file_bytes: int,
+                 max_file_seconds: float = DEFAULT_MAX_FILE_SECONDS):
         self.prefix, self.max_file_bytes = prefix, max_file_bytes
-        self._started = int(time.time() * 1000)
-        self._index, self._bytes, self._file = 0, 0, None
+        self.max_file_seconds = max_file_seconds
+        self._index, self._bytes, self._file, self._opened = 0, 0, None, 0.0
         self.paths = []
 
     def write(self, record: bytes) -> None:
         import tensorflow as tf  # the writer thread's import, once
-        if self._file is not None and self._bytes + len(record) > self.max_file_bytes:
+        now = time.time()
+        if self._file is not None and (self._bytes + len(record) > self.max_file_bytes
+                                       or now - self._opened >= self.max_file_seconds):
             self.close()
         if self._file is None:
-            path = f"{self.prefix}-{self._started}-{self._index:05d}.tfrecord"
+            path = f"{self.prefix}-{int(now * 1000)}-{self._index:05d}.tfrecord"
             self._index += 1
-            self._file, self._bytes = tf.io.TFRecordWriter(path), 0
+            self._file, self._bytes, self._opened = tf.io.TFRecordWriter(path), 0, now
             self.paths.append(path)
         self._file.write(record)
         self._bytes += len(record) + 16  # TFRecord framing: length, two CRCs
@@ -134,15 +142,20 @@ class RequestLogger:
       metrics: a ``serving.metrics.ServingMetrics``, or None.
       queue_size: requests waiting to be written, at most; more are dropped.
       max_file_bytes: a file is closed and the next one started past this.
+      max_file_seconds: ... or once it is this old (seconds since it was opened).
       tags: the SavedModel tags recorded in each record's metadata.
     """
 
     def __init__(self, metrics=None, queue_size: int = DEFAULT_QUEUE_SIZE,
                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 tags: Sequence[str] = SERVING_TAGS):
+                 tags: Sequence[str] = SERVING_TAGS,
+                 max_file_seconds: float = DEFAULT_MAX_FILE_SECONDS):
         if queue_size < 1 or max_file_bytes < 1:
             raise ValueError(f"queue_size and max_file_bytes must be >= 1, got "
                              f"{queue_size} and {max_file_bytes}")
+        if not max_file_seconds > 0:
+            raise ValueError(f"max_file_seconds must be > 0, got {max_file_seconds}")
+        self._max_file_seconds = max_file_seconds
         self._metrics = metrics
         self._queue: collections.deque = collections.deque()
         self._capacity = queue_size
@@ -285,7 +298,8 @@ class RequestLogger:
             record = self._record(kind, spec, request, response, config)
             writer = self._writers.get(prefix)
             if writer is None:
-                writer = self._writers[prefix] = _Writer(prefix, self._max_file_bytes)
+                writer = self._writers[prefix] = _Writer(prefix, self._max_file_bytes,
+                                                          self._max_file_seconds)
             writer.write(record)
         except Exception as err:  # noqa: BLE001 - the log must never stop serving
             status = "INTERNAL"

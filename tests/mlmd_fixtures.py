@@ -34,6 +34,10 @@ class FakeRun:
     states: List[Tuple[str, str]]
     blessed: Optional[bool] = None
     pushed_version: Optional[str] = None
+    # Where the Pusher pushed: <serving_dir>/<family>/<version>.
+    serving_dir: str = "/serving"
+    # More outputs with real files: component -> {artifact type: uri}.
+    outputs: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def _type_id(store, cache: Dict[str, int], kind: str, name: str) -> int:
@@ -91,8 +95,12 @@ def build_store(path: str, runs: List[FakeRun]) -> metadata_store.MetadataStore:
                 if run.pushed_version:
                     pushed.custom_properties["pushed_version"].string_value = run.pushed_version
                     pushed.custom_properties["pushed_destination"].string_value = (
-                        f"/serving/{run.family}/{run.pushed_version}")
+                        f"{run.serving_dir}/{run.family}/{run.pushed_version}")
                 outputs.append(pushed)
+            if state in ("COMPLETE", "CACHED"):
+                for kind, uri in run.outputs.get(component, {}).items():
+                    outputs.append(pb.Artifact(
+                        type_id=_type_id(store, types, "artifact", kind), uri=uri))
             store.put_execution(
                 execution,
                 [(a, pb.Event(type=pb.Event.OUTPUT)) for a in outputs],

@@ -210,13 +210,24 @@ def _probe(*argv: str) -> Dict[str, object]:
 
 
 HELP_COMMANDS = [(), ("run",), ("status",), ("report",), ("serve",), ("predict",),
-                 ("compile",), ("submit",)]
+                 ("compile",), ("submit",), ("drift",)]
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "tfxp")
 def test_help_imports_no_tensorflow_tfx_or_beam(command):
     result = _probe(*command, "--help")
     assert result == {"code": 0, "heavy": []}
+
+
+def test_drift_refuses_bad_input_before_importing_tensorflow(tmp_path):
+    """An unknown model or absent logs answer at once: the checks run on
+    the standard library, before the command loads TFDV."""
+    from tests.mlmd_fixtures import build_store, several_families
+    build_store(str(tmp_path / "metadata.sqlite"), several_families())
+    os.makedirs(tmp_path / "serving" / "dense" / "1")
+    for model in ("nope", "dense"):  # unknown model; no request logs
+        result = _probe("drift", "--model", model, "--workspace", str(tmp_path))
+        assert result == {"code": 2, "heavy": []}
 
 
 def test_status_reads_mlmd_without_tensorflow_tfx_or_beam(tmp_path):

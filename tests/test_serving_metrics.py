@@ -297,6 +297,33 @@ def test_request_logs_read_back_as_prediction_logs_and_rotate(tmp_path, toy):
     np.testing.assert_allclose(tf.make_ndarray(logs[5].predict_log.request.inputs["x"]), X)
 
 
+def test_log_files_are_named_after_the_time_they_opened_and_rotate_by_age(tmp_path):
+    """A PredictionLog holds no time: ``tfxp drift`` places records in time
+    by their file's name (when it opened) and modification time, so a file
+    covers at most ``max_file_seconds``."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2
+    from tfxp.serving.request_log import RequestLogger
+    logger = RequestLogger(max_file_seconds=0.2)
+    logger.configure(_logging_config(str(tmp_path / "base"), str(tmp_path / "logs" / "m")))
+    spec = model_pb2.ModelSpec(name="m", signature_name="serving_default")
+    spec.version.value = 1
+    opened = []
+    for _ in range(3):
+        opened.append(time.time())
+        logger.submit("predict", "m", spec, predict_pb2.PredictRequest(),
+                      predict_pb2.PredictResponse())
+        assert logger.flush()
+        time.sleep(0.25)
+    logger.close()
+    paths = logger.files("m")
+    assert len(paths) == 3 and len(_read_logs(paths)) == 3
+    stamps = [int(re.search(r"m-(\d{13})-(\d{5})\.tfrecord$", p).group(1)) / 1000.0
+              for p in paths]
+    for stamp, before, path in zip(stamps, opened, paths):
+        assert before - 0.01 <= stamp <= os.path.getmtime(path) + 0.01
+    assert stamps == sorted(stamps)
+
+
 def test_sampling_rate_zero_logs_nothing(tmp_path, toy):
     base = _base(tmp_path, toy)
     with ModelServer(_logging_config(base, str(tmp_path / "m"), rate=0.0), grpc_port=0,

@@ -56,7 +56,9 @@ def find_models(serving_dir: str) -> Dict[str, str]:
 
 def models_config(models: Mapping[str, str], *, root: Optional[str] = None,
                   num_versions: int = 1,
-                  labels: Optional[Mapping[str, Mapping[str, int]]] = None
+                  labels: Optional[Mapping[str, Mapping[str, int]]] = None,
+                  log_prefixes: Optional[Mapping[str, str]] = None,
+                  sampling_rate: float = 1.0
                   ) -> model_server_config_pb2.ModelServerConfig:
     """A ``ModelServerConfig`` for ``models`` ({name: base path}).
 
@@ -65,13 +67,18 @@ def models_config(models: Mapping[str, str], *, root: Optional[str] = None,
         container's view of the model folder).
       num_versions: the ``latest`` policy's version count (>= 1).
       labels: optional ``{model: {label: version}}``.
+      log_prefixes: optional ``{model: filename prefix}``: those models log
+        requests (``logging_config``, serving/request_log.py) ...
+      sampling_rate: ... this share of them, in [0, 1].
     Raises:
-      ValueError: no models, or ``num_versions`` < 1.
+      ValueError: no models, ``num_versions`` < 1, a rate outside [0, 1].
     """
     if not models:
         raise ValueError("no models to configure")
     if num_versions < 1:
         raise ValueError(f"num_versions must be >= 1, got {num_versions}")
+    if not 0.0 <= sampling_rate <= 1.0:
+        raise ValueError(f"request log sampling rate must be in [0, 1], got {sampling_rate}")
     config = model_server_config_pb2.ModelServerConfig()
     for name, base in sorted(models.items()):
         model = config.model_config_list.config.add()
@@ -81,6 +88,10 @@ def models_config(models: Mapping[str, str], *, root: Optional[str] = None,
         model.model_version_policy.latest.num_versions = num_versions
         for label, version in (labels or {}).get(name, {}).items():
             model.version_labels[label] = version
+        prefix = (log_prefixes or {}).get(name)
+        if prefix:
+            model.logging_config.log_collector_config.filename_prefix = prefix
+            model.logging_config.sampling_config.sampling_rate = sampling_rate
     return config
 
 
