@@ -16,6 +16,12 @@ validation (Rotten Tomatoes' validation split holds other movies than
 train), and the held-out figure is measured once by the pipeline run with
 the chosen defaults.
 
+``--top-k K ...`` also tries smaller vocabularies without rerunning
+Transform: the vocabulary is ranked by frequency (id r + 1 for rank r, see
+``models.preprocessing``), so mapping every id above K to K + 1 gives the
+ids a ``tft.compute_and_apply_vocabulary(top_k=K)`` would (its OOV id is
+K + 1). A chosen K becomes ``core.features.TEXT_VOCAB_TOP_K``.
+
 Prints one row per grid point (best validation accuracy, the step it came
 at) and writes ``bench/results/<out>.json`` with every curve.
 """
@@ -65,10 +71,13 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--grid", default="{}",
                         help="JSON: hparam -> list of values (default: the family's)")
+    parser.add_argument("--top-k", type=int, nargs="*", default=[],
+                        help="vocabulary sizes to try (default: Transform's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
+    import numpy as np
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -83,17 +92,25 @@ def main(argv=None) -> int:
     examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
     tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
     spec = tft_output.transformed_feature_spec()
-    train_x, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
-    val_x, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    train_raw, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
+    val_raw, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
     grid = json.loads(args.grid)
     names = sorted(grid)
     batch = family.per_replica_batch
     rows = []
-    for values in itertools.product(*(grid[n] for n in names)):
+    token_key = F.transformed_name(F.TOKENS_KEY)
+    for top_k, values in itertools.product(args.top_k or [None],
+                                           itertools.product(*(grid[n] for n in names))):
         overrides = dict(zip(names, values))
         validate_hparams(family, overrides)
         tf.keras.utils.set_random_seed(args.seed)
         hparams = resolve_hparams(family, dataset, tft_output, overrides)
+        train_x, val_x = dict(train_raw), dict(val_raw)
+        if top_k is not None:
+            for x in (train_x, val_x):
+                x[token_key] = np.minimum(x[token_key], top_k + 1)
+            hparams["vocab_size"] = top_k + 2   # padding, K words, one OOV id
+            overrides = {**overrides, "top_k": top_k}
         hparams["steps_per_execution"] = args.every
         hparams["total_steps"] = args.steps
         model = family.build_model(hparams)
