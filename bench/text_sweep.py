@@ -1,6 +1,7 @@
 """Hyperparameter sweep of a text family on the **validation** split.
 
 Usage: .venv/bin/python bench/text_sweep.py --workspace WS --family lstm|transformer
+           [--pipeline lstm-pipeline]
            [--steps 600] [--every 50] [--grid '{"learning_rate": [1e-3, 2e-3]}']
            [--out text_sweep_<family>]
 
@@ -67,6 +68,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--family", required=True, choices=["lstm", "transformer"])
+    parser.add_argument("--pipeline", default=None,
+                        help="pipeline whose Transform output to read (default: "
+                             "<family>-pipeline; both text families share one "
+                             "preprocessing_fn, so either text pipeline's serves)")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--grid", default="{}",
@@ -88,7 +93,8 @@ def main(argv=None) -> int:
 
     family = get_family(args.family)
     dataset = get_dataset(family.default_dataset)
-    root = os.path.join(args.workspace, "pipeline_root", f"{family.name}-pipeline", "Transform")
+    root = os.path.join(args.workspace, "pipeline_root",
+                        args.pipeline or f"{family.name}-pipeline", "Transform")
     examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
     tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
     spec = tft_output.transformed_feature_spec()
