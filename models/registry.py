@@ -71,16 +71,16 @@ FAMILIES: Dict[str, ModelFamily] = {
         metric_threshold=0.6),
     "cnn": ModelFamily(
         "cnn", IMAGE, "fashion_mnist",
-        # At a constant lr 1e-3 for 4,000 steps (8 epochs) the per-epoch
-        # accuracy was still rising at the end (0.916 -> 0.922; measured on
-        # the test split then, before the validation split existed). The default
-        # takes the ResNet recipe that moved its validation accuracy from
-        # 0.930 to 0.941 (warm-up + cosine decay, flips and 2-px shifts) and
-        # 12 epochs of the 55k training images (6,000 steps).
+        # Chosen on the validation split (2026-12-02): the ResNet recipe
+        # (warm-up + cosine lr, flips and 2-px shifts, 12 epochs of the 55k
+        # training images) reached validation accuracy 0.929, with train
+        # accuracy below it (0.912: the augmentation holds this small net
+        # back); the same schedule without augmentation 0.937. So: cosine
+        # decay, no augmentation, 6,000 steps. (The 2026-11-30 default, a
+        # constant 1e-3 for 4,000 steps, was still rising at its end.)
         {"filters": [32, 64], "dense_units": [256, 128], "dropout": 0.3,
          "learning_rate": 1e-3,
-         "lr_schedule": {"name": "cosine", "warmup_steps": 250},
-         "augmentation": {"horizontal_flip": True, "shift_pixels": 2}},
+         "lr_schedule": {"name": "cosine", "warmup_steps": 250}},
         # 5,000 validation images = 40 batches of 128 (the last one partial).
         train_steps=6000, eval_steps=40, epochs=12, per_replica_batch=128,
         metric_threshold=0.5),
