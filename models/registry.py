@@ -128,8 +128,8 @@ FAMILIES: Dict[str, ModelFamily] = {
         "transformer", TEXT, "rotten_tomatoes",
         {"embedding_dim": 64, "num_heads": 4, "ff_dim": 128, "num_blocks": 2,
          "dropout": 0.5, "learning_rate": 2e-4},
-        # Chosen on the validation split (bench/text_sweep.py, 2026-12-02,
-        # bench/results/text_sweep_transformer.json): lr {2e-4, 5e-4} x
+        # Chosen on the validation split (bench/hparam_sweep.py, 2026-12-02,
+        # bench/results/sweep_transformer.json): lr {2e-4, 5e-4} x
         # dropout {0.3, 0.5} x vocabulary {20k, 5k}, validation accuracy
         # every 50 steps up to 600; best 0.7347 (lr 2e-4, dropout 0.5, 20k)
         # at 550 steps; lr 5e-4 peaks earlier and lower, the 5k vocabulary

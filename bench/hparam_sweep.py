@@ -1,9 +1,9 @@
-"""Hyperparameter sweep of a text family on the **validation** split.
+"""Hyperparameter sweep of a family on the **validation** split.
 
-Usage: .venv/bin/python bench/text_sweep.py --workspace WS --family lstm|transformer
+Usage: .venv/bin/python bench/hparam_sweep.py --workspace WS --family dense|lstm|transformer
            [--pipeline lstm-pipeline]
            [--steps 600] [--every 50] [--grid '{"learning_rate": [1e-3, 2e-3]}']
-           [--out text_sweep_<family>]
+           [--metric accuracy|auc] [--out sweep_<family>]
 
 Reads the transformed ``train`` and ``validation`` splits of the latest
 Transform output of ``<family>-pipeline`` in ``WS`` (a ``tfxp run --model
@@ -11,7 +11,8 @@ Transform output of ``<family>-pipeline`` in ``WS`` (a ``tfxp run --model
 same ``resolve_hparams`` as ``run_fn``) for each point of the grid (the
 cartesian product of the given values over the family's defaults) with
 ``model.fit`` at the family's batch, and records the validation accuracy
-and AUC every ``--every`` steps. It never opens ``Split-eval``, the held-out
+and AUC every ``--every`` steps, and chooses by ``--metric`` (the
+family's quality goal: accuracy for the text families, AUC for Dense). It never opens ``Split-eval``, the held-out
 split the quality table reports: the choice of defaults is made here, on
 validation (Rotten Tomatoes' validation split holds other movies than
 train), and the held-out figure is measured once by the pipeline run with
@@ -45,7 +46,7 @@ from bench.common import reproduce_command, write_result  # noqa: E402
 def _latest(pattern: str) -> str:
     found = sorted(glob.glob(pattern), key=lambda p: int(p.rstrip("/").rsplit("/", 1)[-1]))
     if not found:
-        raise SystemExit(f"bench/text_sweep.py: nothing matches {pattern}; run "
+        raise SystemExit(f"bench/hparam_sweep.py: nothing matches {pattern}; run "
                          f"'tfxp run --model <family> --workspace <ws>' first")
     return found[-1]
 
@@ -67,7 +68,10 @@ def load_split(examples_uri: str, split: str, spec, label: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True)
-    parser.add_argument("--family", required=True, choices=["lstm", "transformer"])
+    parser.add_argument("--family", required=True, choices=["dense", "lstm", "transformer"])
+    parser.add_argument("--metric", choices=["accuracy", "auc"], default=None,
+                        help="choose by this validation metric (default: auc for "
+                             "dense, accuracy for the text families)")
     parser.add_argument("--pipeline", default=None,
                         help="pipeline whose Transform output to read (default: "
                              "<family>-pipeline; both text families share one "
@@ -77,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--grid", default="{}",
                         help="JSON: hparam -> list of values (default: the family's)")
     parser.add_argument("--top-k", type=int, nargs="*", default=[],
-                        help="vocabulary sizes to try (default: Transform's)")
+                        help="text only: vocabulary sizes to try (default: Transform's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -100,6 +104,9 @@ def main(argv=None) -> int:
     spec = tft_output.transformed_feature_spec()
     train_raw, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
     val_raw, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    metric = args.metric or ("auc" if family.name == "dense" else "accuracy")
+    if args.top_k and dataset.modality != "text":
+        parser.error("--top-k applies to the text families only")
     grid = json.loads(args.grid)
     names = sorted(grid)
     batch = family.per_replica_batch
@@ -128,23 +135,23 @@ def main(argv=None) -> int:
             metrics = model.evaluate(val_x, val_y, batch_size=256, verbose=0,
                                      return_dict=True)
             curve.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-        best = max(curve, key=lambda c: c["accuracy"])
-        row = {"overrides": overrides, "best_val_accuracy": best["accuracy"],
-               "best_step": best["step"], "best_val_auc": best.get("auc"),
+        best = max(curve, key=lambda c: c[metric])
+        row = {"overrides": overrides, "best_val": best[metric], "best_step": best["step"],
+               "best_val_accuracy": best["accuracy"], "best_val_auc": best.get("auc"),
                "curve": curve, "seconds": round(time.time() - start, 1)}
         rows.append(row)
-        print(f"{json.dumps(overrides):60s} best val acc {best['accuracy']:.4f} "
-              f"@ {best['step']} (auc {best.get('auc', float('nan')):.4f}) "
-              f"{row['seconds']:.0f}s", flush=True)
-    chosen = max(rows, key=lambda r: r["best_val_accuracy"])
+        print(f"{json.dumps(overrides):60s} best val {metric} {best[metric]:.4f} "
+              f"@ {best['step']} (acc {best['accuracy']:.4f}, auc "
+              f"{best.get('auc', float('nan')):.4f}) {row['seconds']:.0f}s", flush=True)
+    chosen = max(rows, key=lambda r: r["best_val"])
     print(f"chosen: {json.dumps(chosen['overrides'])} at {chosen['best_step']} steps "
-          f"(validation accuracy {chosen['best_val_accuracy']:.4f})")
-    write_result(args.out or f"text_sweep_{family.name}", {
+          f"(validation {metric} {chosen['best_val']:.4f})")
+    write_result(args.out or f"sweep_{family.name}", {
         "family": family.name, "examples_uri": examples_uri,
         "train_examples": int(len(train_y)), "validation_examples": int(len(val_y)),
         "steps": args.steps, "every": args.every, "batch": batch, "seed": args.seed,
-        "grid": grid, "rows": rows, "chosen": {k: chosen[k] for k in (
-            "overrides", "best_step", "best_val_accuracy")},
+        "metric": metric, "grid": grid, "rows": rows, "chosen": {k: chosen[k] for k in (
+            "overrides", "best_step", "best_val")},
         "command": reproduce_command()})
     return 0
 
