@@ -64,9 +64,13 @@ def _check_output(output: str) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from tfxp.pipeline.config import RunConfig
 
+    if args.warm_start and args.target != "vertex":
+        raise UsageError(f"--warm-start needs the latest-blessed-model Resolver, which "
+                         f"--target {args.target} leaves out (open-source KFP cannot run "
+                         f"Resolver nodes); use --target vertex, or drop --warm-start")
     config = RunConfig(model=args.model, dataset=args.dataset,
                        train_steps=args.train_steps, eval_steps=args.eval_steps,
-                       enable_cache=not args.no_cache)
+                       enable_cache=not args.no_cache, warm_start=args.warm_start)
     try:
         config.validate()
     except ValueError as err:
@@ -201,6 +205,10 @@ def register(subparsers) -> None:
                       help="mount PersistentVolumeClaim CLAIM at PATH in every task")
     comp.add_argument("--no-cache", action="store_true",
                       help="compile with KFP caching off for every task")
+    comp.add_argument("--warm-start", action="store_true",
+                      help="the Trainer starts from the latest blessed model (the "
+                      "Resolver's), as `tfxp run --warm-start`; vertex only: open-source "
+                      "KFP cannot run the Resolver (default: from scratch)")
     comp.add_argument("--output", help="spec file (default: MODEL-pipeline.yaml)")
     comp.set_defaults(func=cmd_compile)
 

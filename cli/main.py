@@ -8,8 +8,11 @@ Sub-commands:
   drift    compare a served model's logged requests with its training data
 
 Bad input (unknown family or dataset, missing/empty CSV, CSV without the label
-columns, non-writable workspace, bad config file) is reported on one line with
-exit code 2 and no traceback. A failed pipeline exits 1.
+columns, a CSV cell that does not convert to its column's schema type without
+loss, non-writable workspace, bad config file, ``--warm-start`` from a
+blessed model with other architecture hparams) is reported on one line with
+exit code 2 and no traceback, before anything is written to the workspace.
+A failed pipeline exits 1.
 """
 from __future__ import annotations
 
@@ -36,9 +39,10 @@ def _check_workspace(path: str) -> None:
                          f"{err.strerror or err}") from None
 
 
-def _check_csv(path: str, required_columns) -> None:
+def _check_csv(path: str, required_columns) -> List[str]:
     """Raises UsageError unless ``path`` (file or folder) holds CSVs with a
-    header naming ``required_columns`` and at least one data row."""
+    header naming ``required_columns`` and at least one data row; returns
+    the files."""
     if not os.path.exists(path):
         raise UsageError(f"CSV path {path!r} does not exist")
     files = ([path] if os.path.isfile(path) else
@@ -59,6 +63,57 @@ def _check_csv(path: str, required_columns) -> None:
                     f"'big tipper' is computed from columns {list(required_columns)}")
             if next(reader, None) is None:
                 raise UsageError(f"CSV file {file!r} has a header but no data rows")
+    return files
+
+
+def _check_csv_types(files: List[str], dataset: str) -> None:
+    """Raises UsageError at the first cell of ``files`` that does not convert
+    to its column's curated schema type without loss (``core.csv_types``, the
+    rule the CSV ExampleGen applies), naming column, value, file and line;
+    prints the conversions it will make, per column."""
+    from tfxp.core import csv_types
+    from tfxp.pipeline.schemas import column_types
+
+    try:
+        counts = csv_types.check_csv_files(files, column_types(dataset))
+    except csv_types.CsvTypeError as err:
+        raise UsageError(f"--csv: {err}; fix the data, or review "
+                         f"schemas/{dataset}/schema.pbtxt if the data is right") from None
+    if counts:
+        print(f"csv: values the run converts to the curated schema's types: "
+              f"{csv_types.format_counts(counts)}", flush=True)
+
+
+def _check_warm_start(config) -> None:
+    """``--warm-start``: finds the model the Trainer will start from (the
+    latest blessed model of this pipeline in the workspace's MLMD, as the
+    Resolver will) and raises UsageError when its architecture differs
+    (``models.warm_start.check_compatible``); prints which model it is, or
+    that there is none yet and the Trainer trains from scratch."""
+    from tfxp.models import warm_start
+    from tfxp.models.registry import architecture
+
+    base = None
+    if os.path.isfile(config.metadata_path):
+        from tfxp.observability import mlmd
+        base = mlmd.latest_blessed_model(mlmd.open_store(config.metadata_path),
+                                         config.pipeline_name)
+    if base is None:
+        print(f"warm start: no blessed {config.model_name} model in {config.workspace} yet; "
+              f"the Trainer trains from scratch", flush=True)
+        return
+    spec = warm_start.read_spec(base.uri)
+    if spec is None:
+        print(f"warm start: the latest blessed model ({base.uri}) has no "
+              f"{warm_start.WARM_START_DIR}/ weights (exported before warm start "
+              f"existed); the Trainer trains from scratch", flush=True)
+        return
+    try:
+        warm_start.check_compatible(spec, config.model, config.dataset_spec.name,
+                                    architecture(config.family, config.hparams), base.uri)
+    except warm_start.WarmStartMismatch as err:
+        raise UsageError(str(err)) from None
+    print(f"warm start: from the latest blessed model ({base.uri})", flush=True)
 
 
 NO_THRESHOLDS = "none"
@@ -95,6 +150,7 @@ def config_from_args(args: argparse.Namespace):
         "eval_steps": args.eval_steps, "epochs": args.epochs,
         "early_stopping_patience": args.early_stopping_patience,
         "per_replica_batch": args.batch, "max_metric_drop": args.max_metric_drop,
+        "warm_start": args.warm_start or None,
     }
     if args.threshold == NO_THRESHOLDS:
         overrides.update(thresholds=False, metric_threshold=None)
@@ -120,8 +176,11 @@ def config_from_args(args: argparse.Namespace):
         raise UsageError(f"--csv is for tabular data; family {config.model!r} reads "
                          f"{config.dataset_spec.modality} data ({config.dataset_spec.name})")
     if config.dataset_spec.modality == TABULAR and config.csv:
-        _check_csv(config.csv, (F.FARE_KEY, F.TIPS_KEY))
+        files = _check_csv(config.csv, (F.FARE_KEY, F.TIPS_KEY))
+        _check_csv_types(files, config.dataset_spec.name)
     _check_workspace(config.workspace)
+    if config.warm_start:
+        _check_warm_start(config)
     return config
 
 
@@ -276,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "options are added after it (default: none, see --beam-arg)")
     run.add_argument("--no-cache", action="store_true", help="re-execute every component "
                      "(default: reuse cached outputs)")
+    run.add_argument("--warm-start", action="store_true",
+                     help="initialise the Trainer from the latest blessed model of this "
+                     "family and dataset in the workspace (same architecture hparams; "
+                     "none yet: train from scratch) (default: from scratch)")
     run.add_argument("--config", help="config.json of an earlier run to repeat, e.g. "
                      "workspace/runs/<run id>/config.json; flags given override it "
                      "(default: none)")

@@ -21,8 +21,10 @@ the local runner; this module only chooses Kubeflow's side of it:
 - **Resolver.** Open-source KFP cannot run Resolver executors
   (``backend/src/v2/compiler/argocompiler/dag.go``: "resolver executors not
   implemented"), so for ``target='kfp'`` the latest-blessed-model Resolver is
-  left out and the Evaluator blesses on absolute thresholds. ``target='vertex'``
-  keeps it (Vertex AI Pipelines runs Resolver executors).
+  left out and the Evaluator blesses on absolute thresholds, and a warm start
+  (``RunConfig.warm_start``, which feeds the Resolver's model to the Trainer)
+  is refused. ``target='vertex'`` keeps it (Vertex AI Pipelines runs
+  Resolver executors).
 - **GPU.** ``trainer_gpus > 0`` sets the Trainer's ``platform_config`` to a
   ``ResourceSpec`` with an accelerator, which TFX copies into the executor's
   ``container.resources``; KFP turns ``accelerator {type, count}`` into the
@@ -34,7 +36,9 @@ the local runner; this module only chooses Kubeflow's side of it:
 - **Pipeline root.** Written into the spec's ``defaultPipelineRoot``;
   ``submit`` also passes it as the run's ``pipeline_root``.
 - **Data contract.** The curated schema is referenced at its in-image path
-  (``/app/schemas/<dataset>/schema.pbtxt``). The SQL checks of
+  (``/app/schemas/<dataset>/schema.pbtxt``); the CSV ExampleGen's column
+  types are read from the local copy at compile time into its
+  ``column_types`` parameter (``components/csv_example_gen.py``). The SQL checks of
   ``custom_validation.pbtxt`` are left out: TFX 1.16 passes that proto as a
   ``make_proto`` placeholder, which ``KubeflowV2DagRunner`` cannot compile;
   the schema checks still gate the data.
@@ -215,13 +219,15 @@ def check_paths(config: RunConfig, options: KubeflowOptions) -> None:
                 "ends in '/', a folder, but --data-kind is file"))
 
 
-def tabular_example_gen(options: KubeflowOptions):
-    """CsvExampleGen over the tabular data root as the cluster sees it."""
+def tabular_example_gen(options: KubeflowOptions, dataset: str = "chicago_taxi"):
+    """The CSV ExampleGen over the tabular data root as the cluster sees it,
+    typing columns by ``dataset``'s curated schema."""
     if not options.data_root:
-        return csv_example_gen(IMAGE_TAXI_DIR, is_file=False)
+        return csv_example_gen(IMAGE_TAXI_DIR, is_file=False, dataset=dataset)
     is_file = options.data_kind == "file"
     return csv_example_gen(options.data_root if is_file else
-                           options.data_root.rstrip("/") or "/", is_file=is_file)
+                           options.data_root.rstrip("/") or "/", is_file=is_file,
+                           dataset=dataset)
 
 
 def kubeflow_config(config: RunConfig, options: KubeflowOptions) -> RunConfig:
@@ -276,7 +282,7 @@ def build_pipeline(config: RunConfig, options: KubeflowOptions):
     config = kubeflow_config(config, options)
     config.validate()
     train_args, eval_args = step_parameters(config)
-    example_gen = {"example_gen": tabular_example_gen(options)} if (
+    example_gen = {"example_gen": tabular_example_gen(options, config.dataset_spec.name)} if (
         config.dataset_spec.modality == TABULAR) else {}
     with _module_file_not_packaged():
         pipeline = create_pipeline(

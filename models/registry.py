@@ -149,6 +149,10 @@ AUGMENTATIONS: Dict[str, Callable[[Any], bool]] = {
     "shift_pixels": lambda v: _is_int(v) and 0 <= v <= 7,
 }
 LR_SCHEDULES = ("constant", "cosine")
+# Hparams that change how a family trains, not the shapes or the meaning of
+# its weights: a warm start (models/warm_start.py) may change them. Every
+# other hparam must equal the base model's.
+TRAINING_HPARAMS = ("learning_rate", "dropout", "lr_schedule", "augmentation")
 
 
 def _is_int(v: Any) -> bool:
@@ -196,6 +200,16 @@ def validate_hparams(family: ModelFamily, overrides: Optional[Mapping[str, Any]]
                 raise ValueError(f"hparams[{key!r}] must be {expected}, got {value!r}")
     _validate_schedule(hparams.get("lr_schedule"))
     _validate_augmentation(hparams.get("augmentation"))
+
+
+def architecture(family: ModelFamily, overrides: Optional[Mapping[str, Any]] = None
+                 ) -> Dict[str, Any]:
+    """``family``'s hparams with ``overrides`` applied, without
+    ``TRAINING_HPARAMS``: what decides the weights a warm start carries over
+    (JSON-ready: tuples as lists)."""
+    hparams = {**family.hparams, **(overrides or {})}
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in sorted(hparams.items()) if k not in TRAINING_HPARAMS}
 
 
 def _validate_schedule(schedule: Any) -> None:

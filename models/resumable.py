@@ -39,19 +39,33 @@ def backup_dir(fn_args: tfx.components.FnArgs, global_batch: int) -> str:
     hex chars) of everything that decides the training: train/eval files
     (their URIs name the Transform execution that wrote them), transform
     graph, steps, global batch and ``custom_config`` (family, hparams, code
-    version). A rerun with the same inputs resumes; any other training starts
-    from step 0 in its own folder. Keras deletes the folder once ``fit``
-    completes. (On Kubeflow, artefact URIs are per run, so resuming works
+    version), and for a warm-started training its base model
+    (``fn_args.base_model``). A rerun with the same inputs resumes (a resumed
+    warm start continues from its backup: the backup takes precedence, see
+    ``models.warm_start.begin``); any other training starts from step 0 in
+    its own folder. Keras deletes the folder once ``fit`` completes. (On Kubeflow, artefact URIs are per run, so resuming works
     across retries of the task within one run.)
     """
     key = json.dumps({
         "train_files": sorted(fn_args.train_files), "eval_files": sorted(fn_args.eval_files),
         "transform_output": fn_args.transform_output, "train_steps": fn_args.train_steps,
         "eval_steps": fn_args.eval_steps, "global_batch": global_batch,
-        "custom_config": fn_args.custom_config or {}}, sort_keys=True, default=str)
+        "custom_config": fn_args.custom_config or {},
+        # Only when set, so that the keys of other trainings stay as they were.
+        **({"base_model": fn_args.base_model} if fn_args.base_model else {})},
+        sort_keys=True, default=str)
     node_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
     return os.path.join(node_root, BACKUP_DIR,
                         hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def has_backup(backup: str) -> bool:
+    """Whether ``backup`` (``backup_dir``) holds a step backup that
+    ``BackupAndRestore`` will restore: a checkpoint under its ``chief/``
+    folder (tf_keras ``distribute/worker_training_state.py``)."""
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(os.path.join(backup, "chief")) is not None
 
 
 def backup_every(steps_per_epoch: int, config: Dict[str, Any]) -> int:

@@ -24,13 +24,16 @@ from tfx_bsl.public import tfxio
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 from tfxp.core.floor import majority_floor
+from tfxp.core.uris import dirname
 from tfxp.core.workspace import HISTORY_FILE, TENSORBOARD_DIR
+from tfxp.models import warm_start
 from tfxp.models.best_epoch import KeepBestEpoch, selection_metric, BEST_DIR
 from tfxp.models.common import cluster_workers, make_strategy
 from tfxp.models.export import export_serving_model
-from tfxp.models.registry import ModelFamily, get_family
+from tfxp.models.registry import ModelFamily, architecture, get_family
 from tfxp.models.resumable import (BACKUP_MIN_SECONDS, SpacedBackupAndRestore, StepCounter,
-                                   backup_dir, backup_every, execution_steps, is_chief)
+                                   backup_dir, backup_every, execution_steps, has_backup,
+                                   is_chief)
 
 WEIGHTS_FILE = "weights.h5"
 CHECKPOINT_DIR = "checkpoints"  # per-epoch weights, under model_run_dir
@@ -253,11 +256,14 @@ def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: Ste
 
 def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.callbacks.History,
                      hparams: Dict[str, Any], steps: StepCounter, best: KeepBestEpoch,
-                     replicas: int, global_batch: int) -> None:
+                     replicas: int, global_batch: int,
+                     warm: Optional[Dict[str, Any]] = None) -> None:
     """Writes ``HISTORY_FILE`` (per-epoch Keras metrics, the run's sizes and
-    hparams, ``initial_step``/``steps_run``, and under ``exported_epoch``
+    hparams, ``initial_step``/``steps_run``, under ``exported_epoch``
     which epoch's weights were exported and why, with the monitored metric
-    of every epoch) and the exported weights to ``model_run_dir``."""
+    of every epoch, and under ``warm_start`` what ``models.warm_start.begin``
+    did, or null for a run without warm start) and the exported weights to
+    ``model_run_dir``."""
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"history": {k: [float(v) for v in vals]
@@ -270,7 +276,8 @@ def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.call
                    # Crash recovery: the step fit resumed from, and steps run.
                    "initial_step": steps.initial_step,
                    "steps_run": steps.steps_run,
-                   "exported_epoch": best.summary()}, f)
+                   "exported_epoch": best.summary(),
+                   "warm_start": warm}, f)
     # Weights beside the hparams let tests and tools rebuild the exact Keras
     # model without going through the serving signatures.
     model.save_weights(os.path.join(model_run_dir, WEIGHTS_FILE))
@@ -295,13 +302,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     optional ``hparams`` overrides, ``epochs``, ``early_stopping_patience``
     (epochs without improvement, see ``KeepBestEpoch``), ``per_replica_batch``,
     ``checkpoint_steps`` and ``backup_min_seconds`` (see ``backup_every``),
-    ``steps_per_execution`` (a cap, see ``execution_steps``).
+    ``steps_per_execution`` (a cap, see ``execution_steps``), ``warm_start``
+    (true: start from ``fn_args.base_model``, see ``models.warm_start``; a
+    step backup of this training takes precedence).
     Train/eval steps come from ``fn_args`` (global batches).
 
     Writes the SavedModel to ``fn_args.serving_model_dir``, TensorBoard logs,
     per-epoch weight checkpoints (``checkpoints/``) and ``HISTORY_FILE`` of
     ``core.workspace`` (per-epoch Keras metrics, ``initial_step``/``steps_run``) to
-    ``fn_args.model_run_dir``. The exported weights are those of the epoch
+    ``fn_args.model_run_dir``, and the weights with their spec beside the
+    SavedModel (``<Model artifact>/warm_start/``) for a later warm start.
+    The exported weights are those of the epoch
     with the best blessing metric on the per-epoch validation
     (``models.best_epoch``). Training state is backed up every
     ``backup_every`` steps, at most every ``backup_min_seconds`` (30 s) on a
@@ -339,6 +350,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
           f"steps_per_execution={hparams['steps_per_execution']}", flush=True)
 
     backup = backup_dir(fn_args, global_batch)
+    rows = warm_start.input_rows(dataset.modality, hparams,
+                                 warm_start.vocabularies(tft_output, dataset.modality))
+    arch = architecture(family, config.get("hparams"))
+    warm = None
+    if config.get("warm_start"):
+        warm = warm_start.begin(model, fn_args.base_model, family=family.name,
+                                dataset=dataset.name, architecture=arch, rows=rows,
+                                resumed=has_backup(backup))
     steps = StepCounter()
     best = KeepBestEpoch("val_" + selection_metric(dataset.num_classes),
                          state_dir=os.path.join(backup, BEST_DIR),
@@ -358,6 +377,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         _export_and_discard(model, tft_output, dataset)
         return
     _write_run_files(fn_args.model_run_dir, model, history, hparams, steps, best,
-                     strategy.num_replicas_in_sync, global_batch)
+                     strategy.num_replicas_in_sync, global_batch, warm)
     export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)
+    warm_start.save(model, dirname(fn_args.serving_model_dir.rstrip("/")),
+                    warm_start.make_spec(family.name, dataset.name, arch, rows, model))
     best.discard_state()

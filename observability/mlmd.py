@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from tfxp.core import csv_types
 from tfxp.core.workspace import HISTORY_FILE, SERVING_MODEL_DIR
 
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -41,6 +42,10 @@ class RunSummary:
     (tfx/components/evaluator/executor.py, "No threshold configured") and
     ``no_thresholds`` is True. ``infra_blessed`` is the infra validator's
     verdict. ``pushed_path`` is None unless a version was pushed.
+    ``warm_start`` is the Trainer's ``history.json`` record of a warm start
+    (``models.warm_start.begin``), None without one; ``coerced`` the CSV
+    ExampleGen's ``{column: {conversion: count}}`` (``components.
+    csv_example_gen``), None for other ExampleGens.
     """
     pipeline: str
     run_id: str
@@ -56,6 +61,8 @@ class RunSummary:
     pushed_version: Optional[str] = None
     model_uri: Optional[str] = None
     model_run_uri: Optional[str] = None
+    warm_start: Optional[Dict[str, object]] = None
+    coerced: Optional[Dict[str, Dict[str, int]]] = None
 
     @property
     def blessing(self) -> str:
@@ -165,6 +172,31 @@ def list_runs(store: metadata_store.MetadataStore,
         if pipeline is None or name == pipeline:
             runs.append((ctx.create_time_since_epoch, name, ctx.name))
     return [(name, run) for _, name, run in sorted(runs)]
+
+
+def latest_blessed_model(store: metadata_store.MetadataStore,
+                         pipeline: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The Model artifact the pipeline's latest-blessed-model Resolver would
+    give the next run of ``pipeline``, or None.
+
+    TFX's ``LatestBlessedModelStrategy`` (tfx/dsl/input_resolution/
+    strategies/latest_blessed_model_strategy.py): among the pipeline's
+    live Model artifacts, the one with the highest id that a ModelBlessing
+    with ``blessed == 1`` names as ``current_model_id``.
+    """
+    ctx = store.get_context_by_type_and_name("pipeline", pipeline)
+    if ctx is None:
+        return None
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    artifacts = store.get_artifacts_by_context(ctx.id)
+    blessed = {a.custom_properties["current_model_id"].int_value for a in artifacts
+               if types.get(a.type_id) == "ModelBlessing"
+               and "blessed" in a.custom_properties
+               and a.custom_properties["blessed"].int_value == 1
+               and "current_model_id" in a.custom_properties}
+    models = [a for a in artifacts if types.get(a.type_id) == "Model" and a.id in blessed
+              and a.state == metadata_store_pb2.Artifact.LIVE]
+    return max(models, key=lambda a: a.id, default=None)
 
 
 def _component_of(store, execution) -> str:
@@ -481,6 +513,9 @@ def run_summary(store: metadata_store.MetadataStore, run_id: str,
                 summary.model_uri = artifact.uri
             elif kind == "ModelRun":
                 summary.model_run_uri = artifact.uri
+                summary.warm_start = (read_history(artifact.uri) or {}).get("warm_start")
+            elif kind == "Examples" and csv_types.COERCED_PROPERTY in props:
+                summary.coerced = json.loads(props[csv_types.COERCED_PROPERTY].string_value)
     return summary
 
 
@@ -505,6 +540,11 @@ def format_summary(summary: RunSummary, every_slice: bool = False) -> str:
     sliced = len([s for s in summary.metrics if s != "Overall"])
     if sliced and len(summary.metrics) > 4 and not every_slice:
         lines.append(f"  (+ {sliced} slices, see `status --run {summary.run_id}`)")
+    if summary.coerced:
+        lines.append("  CSV values converted to the schema's types: "
+                     + csv_types.format_counts(summary.coerced))
+    if summary.warm_start:
+        lines.append(f"  {summary.warm_start.get('message')}")
     lines.append(f"  blessed: {summary.blessing}")
     if summary.latency_ms:
         current = summary.current_latency_ms

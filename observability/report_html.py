@@ -106,6 +106,10 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
       <td class="num">{{ row[k] | metric if k in row else "" }}</td>{% endfor %}</tr>
     {% endfor %}
   </table>
+  {% set warm = r.history.get("warm_start") %}
+  {% if warm %}
+  <p id="warm-start"><b>Warm start</b> ({{ warm.status }}): {{ warm.message }}.</p>
+  {% endif %}
   {% set ex = r.history.get("exported_epoch") %}
   {% if ex and ex.best_epoch %}
   <h3>Exported epoch</h3>

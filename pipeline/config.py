@@ -70,6 +70,12 @@ class RunConfig:
       latency_margin_ms: absolute allowance for timing noise, in ms.
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse outputs of components whose inputs did not change.
+      warm_start: initialise the Trainer from the latest blessed model of
+        this pipeline (same family and dataset), the one the Evaluator
+        compares with (``models.warm_start``); with none yet the Trainer
+        trains from scratch and says so. A base whose architecture hparams
+        differ stops the run. Needs the latest-blessed-model Resolver
+        (``create_components(baseline=True)``; not on ``--target kfp``).
     """
     model: str = "dense"
     dataset: Optional[str] = None
@@ -91,6 +97,7 @@ class RunConfig:
     beam_pipeline_args: List[str] = dataclasses.field(
         default_factory=lambda: list(DEFAULT_BEAM_ARGS))
     enable_cache: bool = True
+    warm_start: bool = False
 
     @property
     def family(self) -> ModelFamily:
@@ -153,6 +160,8 @@ class RunConfig:
             config["per_replica_batch"] = self.per_replica_batch
         if self.early_stopping_patience is not None:
             config["early_stopping_patience"] = self.early_stopping_patience
+        if self.warm_start:  # only when set: other runs keep their cache keys
+            config["warm_start"] = True
         return config
 
     def validate(self) -> None:

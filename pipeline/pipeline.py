@@ -1,6 +1,7 @@
 """Assembles the TFX pipeline once; the local and Kubeflow runners both call it.
 
-ExampleGen (splits train, validation, eval: ``core.datasets.SPLITS``) ->
+ExampleGen (splits train, validation, eval: ``core.datasets.SPLITS``; CSV
+columns typed by the curated schema, see ``components.csv_example_gen``) ->
 StatisticsGen -> ImportSchemaGen (the curated schema) ->
 ExampleValidator -> DataGate (stops on anomalies, see ``components.data_gate``)
 -> Transform -> Trainer -> Evaluator (vs. the latest blessed model; binary
@@ -9,6 +10,9 @@ share, see ``components.evaluator``) ->
 InProcessInfraValidator (serves the candidate, see
 ``components.infra_validator``) -> Pusher (blessed by both only, atomic
 versions, see ``components.pusher``).
+
+With ``RunConfig.warm_start`` the Evaluator's latest-blessed-model Resolver
+also feeds the Trainer's ``base_model`` (``models.warm_start``).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from tfxp.components import data_gate
+from tfxp.components.csv_example_gen import TypedCsvExampleGen
 from tfxp.components.evaluator import Evaluator
 from tfxp.components import pusher as atomic_pusher
 from tfxp.components.infra_validator import InProcessInfraValidator
@@ -59,9 +64,12 @@ def code_version() -> str:
 CSV_HASH_BUCKETS = ((TRAIN_SPLIT, 5), (VALIDATION_SPLIT, 1), (EVAL_SPLIT, 3))
 
 
-def csv_example_gen(path: str, is_file: bool):
-    """CsvExampleGen over one CSV file or a folder of CSV files, split
-    ``CSV_HASH_BUCKETS``.
+def csv_example_gen(path: str, is_file: bool, dataset: str = "chicago_taxi"):
+    """The CSV ExampleGen (node id ``CsvExampleGen``) over one CSV file or a
+    folder of CSV files, split ``CSV_HASH_BUCKETS``, decoding the columns to
+    ``dataset``'s curated schema types (``components.csv_example_gen``:
+    lossless conversions, real type errors stop it naming column, value, file
+    and line).
 
     Args:
       path: absolute local path or URI, as the executor will see it.
@@ -69,23 +77,27 @@ def csv_example_gen(path: str, is_file: bool):
         name the pattern); otherwise every file in the folder (pattern ``*``).
         Given, not looked up, because only the machine that runs the
         executor can look (``kubeflow.runner`` compiles for another one).
+      dataset: whose curated schema types the columns
+        (``schemas.column_types``, read here, on the compiling machine).
     """
     output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
         example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
         for name, buckets in CSV_HASH_BUCKETS]))
+    input_config = None
     if is_file:
-        return tfx.components.CsvExampleGen(
-            input_base=uris.dirname(path), output_config=output,
-            input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-                name="single_split", pattern=path.rstrip("/").rsplit("/", 1)[-1])]))
-    return tfx.components.CsvExampleGen(input_base=path, output_config=output)
+        input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+            name="single_split", pattern=path.rstrip("/").rsplit("/", 1)[-1])])
+        path = uris.dirname(path)
+    return TypedCsvExampleGen(
+        input_base=path, column_types=schemas.column_types(dataset),
+        input_config=input_config, output_config=output).with_id("CsvExampleGen")
 
 
 def _example_gen(config: RunConfig):
     dataset = config.dataset_spec
     if dataset.source == "csv":
         path = uris.abspath(config.csv or taxi_csv_dir())
-        return csv_example_gen(path, os.path.isfile(path))
+        return csv_example_gen(path, os.path.isfile(path), dataset.name)
     from tfxp.components import tfds_builders
     from tfxp.components.tfds_example_gen import TfdsExampleGen
     # Offline builders read <data_dir>/<dataset> (scripts/get_data.sh) and are
@@ -124,7 +136,9 @@ def create_components(config: RunConfig, serving_base: str,
         config's step counts.
       baseline: compare with the latest blessed model through a Resolver
         node. False drops the Resolver (open-source KFP cannot run Resolver
-        nodes); the Evaluator then blesses on absolute thresholds only.
+        nodes); the Evaluator then blesses on absolute thresholds only. With
+        ``config.warm_start`` the same Resolver's model is the Trainer's
+        ``base_model`` (``models.warm_start``), so it needs ``baseline``.
       schema_file: the curated schema as the executor sees it (an in-image
         path on Kubeflow); None means ``schemas/<dataset>/schema.pbtxt`` here.
         Its cache digest is always taken from the local curated file.
@@ -134,6 +148,8 @@ def create_components(config: RunConfig, serving_base: str,
         to ExampleValidator. Kubeflow compiles with False: TFX 1.16 turns that
         proto into a ``make_proto`` placeholder, which ``KubeflowV2DagRunner``
         rejects ("Invalid placeholder for exec prop custom_validation_config").
+    Raises:
+      ValueError: ``config.warm_start`` without ``baseline``.
     """
     dataset = config.dataset_spec
     version = code_version()
@@ -152,21 +168,28 @@ def create_components(config: RunConfig, serving_base: str,
         module_file=module_file,
         disable_statistics=TRANSFORM_DISABLE_STATISTICS,
         custom_config={"modality": dataset.modality, "code_version": version})
-    trainer = tfx.components.Trainer(
-        module_file=module_file,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=(tfx.proto.TrainArgs(**trainer_args(config)[0])
-                    if train_args is None else train_args),
-        eval_args=(tfx.proto.EvalArgs(**trainer_args(config)[1])
-                   if eval_args is None else eval_args),
-        custom_config={**config.trainer_config(), "code_version": version})
+    if config.warm_start and not baseline:
+        raise ValueError(
+            "warm_start needs the latest-blessed-model Resolver, which baseline=False "
+            "leaves out (open-source KFP cannot run Resolver nodes); compile for "
+            "--target vertex, or without --warm-start")
     resolvers = [tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")] if baseline else []
+    trainer = tfx.components.Trainer(
+        module_file=module_file,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        # TFX's warm-start channel: run_fn gets it as fn_args.base_model.
+        base_model=resolvers[0].outputs["model"] if config.warm_start else None,
+        train_args=(tfx.proto.TrainArgs(**trainer_args(config)[0])
+                    if train_args is None else train_args),
+        eval_args=(tfx.proto.EvalArgs(**trainer_args(config)[1])
+                   if eval_args is None else eval_args),
+        custom_config={**config.trainer_config(), "code_version": version})
     # TFX's Evaluator plus a binary-accuracy floor from the eval split's
     # majority-class share (components/evaluator.py).
     evaluator = Evaluator(
@@ -186,7 +209,7 @@ def create_components(config: RunConfig, serving_base: str,
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_base)),
         custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)
     return [example_gen, statistics_gen, schema_gen, example_validator, gate_node, transform,
-            trainer, *resolvers, evaluator, infra_validator, pusher]
+            *resolvers, trainer, evaluator, infra_validator, pusher]
 
 
 def create_pipeline(config: RunConfig, *, pipeline_root: str, serving_base: str,

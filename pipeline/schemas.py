@@ -29,7 +29,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_FILE = "schema.pbtxt"
@@ -51,6 +51,25 @@ def schema_file(dataset: str, root: Path = SCHEMA_ROOT) -> str:
             f"no curated schema for dataset {dataset!r}: {str(path)!r} does not exist; "
             f"draft one with `python -m tfxp.pipeline.schemas draft <FeatureStats.pb>...`")
     return str(path)
+
+
+def column_types(dataset: str, root: Path = SCHEMA_ROOT) -> Dict[str, str]:
+    """``{feature: INT | FLOAT | BYTES}`` of ``dataset``'s curated schema, the
+    types our CSV ExampleGen and ``tfxp run``'s CSV check decode to
+    (``core.csv_types``). Reads the text proto without TensorFlow.
+
+    Raises:
+      FileNotFoundError: no curated schema (``schema_file``).
+      google.protobuf.text_format.ParseError: the file is not a Schema.
+    """
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(Path(schema_file(dataset, root)).read_text(),
+                               schema_pb2.Schema())
+    return {feature.name: schema_pb2.FeatureType.Name(feature.type)
+            for feature in schema.feature
+            if feature.type in (schema_pb2.INT, schema_pb2.FLOAT, schema_pb2.BYTES)}
 
 
 def custom_validation_config(dataset: str, root: Path = SCHEMA_ROOT):

@@ -5,9 +5,11 @@ fault injected goes through the real pipeline (LocalDagRunner, tiny steps,
 Beam in-memory). The curated schema (``schemas/<dataset>/``) plus the
 ExampleValidator must flag it, ``DataGate`` must stop the run with a
 readable report, and MLMD must show that Transform and Trainer never ran and
-nothing was pushed. Taxi faults come as CSVs (CsvExampleGen); image and text
-faults as tf.Example TFRecords (ImportExampleGen) in the TFDS ExampleGen's
-contract. The gate itself is the pipeline's own (``create_components``).
+nothing was pushed (a CSV cell that is not of its column's schema type stops
+the run one step earlier, in the CSV ExampleGen). Taxi faults come as CSVs
+(CsvExampleGen); image and text faults as tf.Example TFRecords
+(ImportExampleGen) in the TFDS ExampleGen's contract. The gate itself is the
+pipeline's own (``create_components``).
 
 The positive side, that the curated schemas accept the real data, is checked
 on the real datasets' statistics (and, for the taxi CSV, by every other
@@ -16,6 +18,7 @@ pipeline test: the ``dense_run`` fixture goes through the same gate).
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 
@@ -115,12 +118,21 @@ def test_numeric_column_holding_strings_stops_the_run_before_transform(tmp_path,
     for row in rows[::10]:  # 10% of fares written with a currency sign
         row["fare"] = f"${row['fare']}"
     config, err = _run_taxi_csv(tmp_path, rows)
-    report = _gate_report(config, err)
-    # CsvExampleGen typed the whole column as strings; only it is reported.
-    assert reported(report) == {("fare:", "UNEXPECTED_DATA_TYPE"),
-                                ("fare:", "FLOAT_TYPE_STRING_NOT_FLOAT")}, report
-    assert "split 'train'" in report and "split 'eval'" in report
-    assert 'such as "$' in report
+    # The CSV ExampleGen decodes fare as the curated schema's FLOAT and stops
+    # at the first cell that is no number (components/csv_example_gen.py),
+    # naming column, value, file and line; before it, TFX's CsvExampleGen
+    # typed the whole column as strings and the gate reported it. Run
+    # through ``tfxp run`` the same check stops it before anything runs
+    # (tests/test_csv_coercion.py).
+    assert re.search(r"column 'fare' holds '\$[0-9.]*' \(data.csv line [0-9]+\), which is "
+                     r"not a number; the curated schema types 'fare' FLOAT", str(err)), str(err)
+    store = mlmd.open_store(config.metadata_path)
+    run_id = mlmd.list_runs(store, config.pipeline_name)[-1][1]
+    states = {c.component: c.state for c in mlmd.run_summary(store, run_id).components}
+    assert states["CsvExampleGen"] == "FAILED", states
+    executed = _executed_components(config)
+    assert not executed & {*NEVER_RUN, "DataGate"}, executed
+    assert list_versions(config.serving_base) == []
 
 
 def test_required_column_40_percent_empty_stops_the_run_before_transform(tmp_path, taxi_rows):

@@ -1,0 +1,190 @@
+"""CSV cells typed by the curated schema, converting only without loss.
+
+TFX's CsvExampleGen infers each column's type from the data
+(tfx_bsl ``coders/csv_decoder.py``, ``ColumnTypeInferrer``: INT when every
+cell parses as an int64, else FLOAT when every cell parses as a float, else
+STRING). A float column whose new rows happen to hold only whole numbers is
+then typed INT, and the curated schema refuses it ("trip_miles:
+UNEXPECTED_DATA_TYPE Expected data of type: FLOAT but got INT") although
+nothing is wrong with the data. Our CSV ExampleGen
+(``components/csv_example_gen.py``) and ``tfxp run``'s check of a ``--csv``
+before the run (``cli/main.py``) type every column the schema names by the
+schema instead, with one rule, ``coerce``:
+
+====== ============================================ ===========================
+schema cell text                                    value (counted as)
+====== ============================================ ===========================
+FLOAT  an int64 ("3", "-2")                         float (``INT->FLOAT``)
+FLOAT  a float ("3.5", "1e3", "nan", "inf")         float, as TFX's
+                                                    ``_float_handler``
+INT    an int64 ("3")                               int
+INT    a whole number in int64 range written as a   int (``FLOAT->INT``)
+       float ("3.0", "1e3", "-2.000")
+BYTES  anything                                     its UTF-8 bytes
+any    "" (empty field)                             no value, as TFX
+====== ============================================ ===========================
+
+Anything else is a real type error (``CsvTypeError``: "hello" or "$12" for a
+FLOAT, "3.5" or "nan" for an INT, an int beyond int64 for an INT), named with
+its column, value and place.
+
+Why these are lossless: ``INT->FLOAT`` gives exactly the float the cell would
+give written as "3.0" (tf.Example floats are float32, so integers above
+2**24 round as every decimal of a FLOAT column does; the conversion adds no
+loss beyond the schema's own type). ``FLOAT->INT`` takes only cells whose
+decimal value is whole, checked exactly (``decimal.Decimal``, not a float
+round trip), so "3.0000000000000001" is an error, not 3.
+
+Columns the schema does not name keep TFX's inferred type (the data gate then
+reports them as the schema says). Pure Python, no TensorFlow: ``tfxp run``
+checks a CSV before it imports TFX.
+"""
+from __future__ import annotations
+
+import csv
+import decimal
+import os
+from typing import Dict, Iterable, Optional, Tuple, Union
+
+INT, FLOAT, BYTES = "INT", "FLOAT", "BYTES"  # tensorflow_metadata FeatureType names
+TYPES = (INT, FLOAT, BYTES)
+INT_TO_FLOAT, FLOAT_TO_INT = "INT->FLOAT", "FLOAT->INT"
+# Custom property of the CSV ExampleGen's Examples artifact: JSON Counts.
+COERCED_PROPERTY = "coerced_values"
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1  # tfx_bsl's _INT64_MIN/_INT64_MAX
+
+# {column: {conversion: number of cells}}
+Counts = Dict[str, Dict[str, int]]
+
+
+class CsvTypeError(ValueError):
+    """A cell that does not convert to its column's schema type without loss.
+
+    Attributes:
+      column, value, expected: the column, the cell's text, the schema type.
+      where: ``"<file> line <n>"`` when known, else "".
+    """
+
+    def __init__(self, column: str, value: str, expected: str, why: str, where: str = ""):
+        self.column, self.value, self.expected, self.where = column, value, expected, where
+        place = f" ({where})" if where else ""
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        super().__init__(f"column {column!r} holds {shown!r}{place}, {why}; the curated "
+                         f"schema types {column!r} {expected}")
+
+
+def _int64(text: str) -> Optional[int]:
+    """``int(text)`` when it parses and fits int64 (tfx_bsl's INT test), else None."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def coerce(text: str, expected: str, column: str = "?", where: str = ""
+           ) -> Tuple[Union[int, float, bytes, None], Optional[str]]:
+    """One CSV cell as a value of the schema type ``expected`` (module table).
+
+    Args:
+      text: the cell as the CSV reader gives it (str).
+      expected: ``INT``, ``FLOAT`` or ``BYTES``.
+      column, where: for the error message only.
+    Returns:
+      ``(value, conversion)``: value None for an empty cell (no value);
+      conversion ``INT_TO_FLOAT``, ``FLOAT_TO_INT`` or None (taken as written).
+    Raises:
+      CsvTypeError: the cell does not convert without loss.
+      ValueError: ``expected`` is not one of ``TYPES``.
+    """
+    if text == "":
+        return None, None
+    if expected == BYTES:
+        return text.encode("utf-8"), None
+    if expected == FLOAT:
+        as_int = _int64(text)
+        if as_int is not None:
+            return float(text), INT_TO_FLOAT
+        try:
+            return float(text), None
+        except ValueError:
+            raise CsvTypeError(column, text, FLOAT, "which is not a number",
+                               where) from None
+    if expected == INT:
+        as_int = _int64(text)
+        if as_int is not None:
+            return as_int, None
+        try:
+            exact = decimal.Decimal(text.strip())
+        except decimal.InvalidOperation:
+            raise CsvTypeError(column, text, INT, "which is not a number", where) from None
+        if not exact.is_finite():
+            raise CsvTypeError(column, text, INT, "which is not a finite number", where)
+        if exact != exact.to_integral_value():
+            raise CsvTypeError(column, text, INT, "which is not a whole number (INT would "
+                               "drop the fraction)", where)
+        value = int(exact)
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise CsvTypeError(column, text, INT, "which is outside the int64 range", where)
+        return value, FLOAT_TO_INT
+    raise ValueError(f"unknown schema type {expected!r}; expected one of {', '.join(TYPES)}")
+
+
+def add_counts(total: Counts, more: Counts) -> Counts:
+    """Adds ``more`` into ``total`` (in place) and returns ``total``."""
+    for column, kinds in more.items():
+        for kind, n in kinds.items():
+            total.setdefault(column, {})
+            total[column][kind] = total[column].get(kind, 0) + n
+    return total
+
+
+def format_counts(counts: Counts) -> str:
+    """``trip_miles 15002 INT->FLOAT; ...`` (columns sorted), or ``none``."""
+    parts = [f"{column} {n} {kind}" for column in sorted(counts)
+             for kind, n in sorted(counts[column].items()) if n]
+    return "; ".join(parts) or "none"
+
+
+def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
+    """Reads every row of one local CSV file with a header and coerces each
+    cell of the columns ``column_types`` names, as the ExampleGen will.
+
+    Cost: one pass of Python's ``csv`` reader, about 0.1 s for the 15,002
+    taxi rows here.
+
+    Args:
+      path: a local CSV file; its first row is the header.
+      column_types: ``{column: INT | FLOAT | BYTES}``, the curated schema's.
+    Returns:
+      ``{column: {conversion: count}}`` of the cells converted.
+    Raises:
+      CsvTypeError: the first cell that does not convert; ``where`` names the
+        file and the line the record starts on (line 1 is the header).
+    """
+    counts: Counts = {}
+    name = os.path.basename(path)
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None) or []
+        typed = [(i, column, column_types[column]) for i, column in enumerate(header)
+                 if column in column_types]
+        last_line = reader.line_num
+        for row in reader:
+            start, last_line = last_line + 1, reader.line_num
+            for i, column, expected in typed:
+                if i >= len(row):
+                    break  # a short row: TFX's decoder reports it ("Invalid CSV line")
+                _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
+                if conversion:
+                    kinds = counts.setdefault(column, {})
+                    kinds[conversion] = kinds.get(conversion, 0) + 1
+    return counts
+
+
+def check_csv_files(paths: Iterable[str], column_types: Dict[str, str]) -> Counts:
+    """``check_csv_file`` over several files; the counts summed."""
+    total: Counts = {}
+    for path in paths:
+        add_counts(total, check_csv_file(path, column_types))
+    return total
