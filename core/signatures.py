@@ -40,3 +40,8 @@ CLASSIFY_OUTPUTS = (CLASSES_OUTPUT, SCORES_OUTPUT)  # all that Classify accepts
 CLASS_IDS_OUTPUT = "class_ids"     # int64 [N]
 TOP_CLASS_OUTPUT = "top_class"     # string [N]
 PROBABILITY_OUTPUT = "probability" # float32 [N], class 1, binary tasks only
+
+# Inputs of ``serving_raw`` beside the tabular models' one tensor per raw
+# feature; which of them a SavedModel has tells its modality (``runner.score``).
+RAW_IMAGES_INPUT = "images"        # float32 [N, 28, 28] or [N, 28, 28, 1], image models
+RAW_TEXT_INPUT = "text"            # string [N], text models

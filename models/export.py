@@ -50,8 +50,8 @@ from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec
 from tfxp.core.signatures import (
     CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
-    EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_SIGNATURE, SCORES_OUTPUT,
-    TOP_CLASS_OUTPUT, TRANSFORM_SIGNATURE)
+    EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_IMAGES_INPUT, RAW_SIGNATURE,
+    RAW_TEXT_INPUT, SCORES_OUTPUT, TOP_CLASS_OUTPUT, TRANSFORM_SIGNATURE)
 
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
@@ -62,8 +62,6 @@ SERVING_FEATURES = {TABULAR: F.TABULAR_MODEL_FEATURES, IMAGE: (F.IMAGE_KEY,),
 # The image shapes ``serving_raw`` accepts, as ``tf.shape(images)[1:]``.
 IMAGE_SHAPES = ("28,28", "28,28,1")
 TRANSFORM_INPUT = "examples"  # serialized tf.Example [N] of ``transform_features``
-RAW_IMAGES_INPUT = "images"   # ``serving_raw`` of image models
-RAW_TEXT_INPUT = "text"       # ``serving_raw`` of text models
 
 
 def _dense_to_raw(x: tf.Tensor, spec) -> Any:
