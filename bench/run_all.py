@@ -43,6 +43,8 @@ BENCHES: Dict[str, tuple] = {
     "pipeline": ("pipeline_bench.py", [], ["--train-steps", "20"]),
     "transform": ("transform_bench.py", [], ["--examples", "7000", "--repeats", "5"]),
     "serving": ("serving_bench.py", [], ["--repeats", "5", "--duration", "1", "--iters", "60"]),
+    "score": ("score_bench.py", ["--repeats", "3"],
+              ["--rows", "2000", "--images", "200", "--texts", "500"]),
     "trainer": ("trainer_bench.py", [], ["--quick"]),
     "overhead": ("overhead_bench.py", [], ["--quick"]),
     "scaling": ("scaling_bench.py", [], ["--quick"]),

@@ -80,7 +80,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -116,36 +116,62 @@ def modality_examples(modality: str, model_dir: str, data_dir: str,
 
     if modality == "tabular":
         from tfxp.core.datasets import taxi_csv_dir
-        from tfxp.cli.serving import _csv_examples
+        from tfxp.serving.inputs import csv_examples
         from tfxp.core.signatures import RAW_SIGNATURE
         from tfxp.serving.manager import read_signature_defs
 
         raw = read_signature_defs(model_dir).get(RAW_SIGNATURE)
         dtypes = {k: v.dtype for k, v in raw.inputs.items()} if raw else {}
-        rows = _csv_examples(os.path.join(taxi_csv_dir(), "data.csv"), slice(0, count), dtypes)
+        rows = csv_examples(os.path.join(taxi_csv_dir(), "data.csv"), slice(0, count), dtypes)
     elif modality == "image":
-        from tfxp.cli.serving import _image_examples
+        from tfxp.serving.inputs import image_examples
         from tfxp.components.tfds_builders.fashion_mnist import read_idx
 
         images = read_idx(os.path.join(data_dir, "fashion_mnist", "t10k-images-idx3-ubyte.gz"))
-        rows = _image_examples(images[:count])
+        rows = image_examples(images[:count])
     elif modality == "text":
-        import bz2
-        import csv
-
-        from tfxp.components.tfds_builders.rotten_tomatoes import FILENAME
-        rows = []
-        with bz2.open(os.path.join(data_dir, "rotten_tomatoes", FILENAME), "rt",
-                      encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                if row["category"] in ("fresh", "rotten") and row["text"].strip():
-                    rows.append({F.TEXT_KEY: row["text"].strip()})
-                    if len(rows) == count:
-                        break
+        rows = [{F.TEXT_KEY: text} for text in text_snippets(data_dir, count)]
     else:
         raise ValueError(f"unknown modality {modality!r}; expected one of: "
                          f"{', '.join(FAMILY_OF)}")
     return serialize_examples(rows)
+
+
+def text_snippets(data_dir: str, count: int) -> List[str]:
+    """The first ``count`` Rotten Tomatoes fresh/rotten review snippets
+    (``data/rotten_tomatoes``), stripped, none empty."""
+    import bz2
+    import csv
+
+    from tfxp.components.tfds_builders.rotten_tomatoes import FILENAME
+    texts = []
+    with bz2.open(os.path.join(data_dir, "rotten_tomatoes", FILENAME), "rt",
+                  encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["category"] in ("fresh", "rotten") and row["text"].strip():
+                texts.append(row["text"].strip())
+                if len(texts) == count:
+                    break
+    return texts
+
+
+def find_models(named: Dict[str, str], workspace: str, modalities: List[str]
+                ) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``(models, skipped)``: per modality the SavedModel ``named`` gives
+    (``--model MODALITY=DIR``) or the latest pushed version of its family in
+    ``workspace``; the modalities with neither, with the reason (printed)."""
+    models, skipped = {}, {}
+    for modality in modalities:
+        path = named.get(modality) or latest_pushed(workspace, FAMILY_OF[modality])
+        if path:
+            models[modality] = os.path.abspath(path)
+        else:
+            skipped[modality] = (f"no --model {modality}=DIR and nothing pushed under "
+                                 f"{workspace}/serving/{FAMILY_OF[modality]}; run "
+                                 f"`tfxp run --model {FAMILY_OF[modality]} --train-steps 20 "
+                                 f"--workspace {workspace}` first")
+            print(f"skipping {modality}: {skipped[modality]}", flush=True)
+    return models, skipped
 
 
 def latest_pushed(workspace: str, family: str) -> Optional[str]:
@@ -572,17 +598,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(named) - set(FAMILY_OF))
     if unknown:
         parser.error(f"--model {unknown}: expected modalities {', '.join(FAMILY_OF)}")
-    models, skipped = {}, {}
-    for modality in args.modalities.split(","):
-        path = named.get(modality) or latest_pushed(args.workspace, FAMILY_OF[modality])
-        if path:
-            models[modality] = os.path.abspath(path)
-        else:
-            skipped[modality] = (f"no --model {modality}=DIR and nothing pushed under "
-                                 f"{args.workspace}/serving/{FAMILY_OF[modality]}; run "
-                                 f"`tfxp run --model {FAMILY_OF[modality]} --train-steps 20 "
-                                 f"--workspace {args.workspace}` first")
-            print(f"skipping {modality}: {skipped[modality]}", flush=True)
+    models, skipped = find_models(named, args.workspace, args.modalities.split(","))
     if args.ops:
         return main_ops(args, models, argv)
     if not models:

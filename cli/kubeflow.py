@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+from tfxp.cli.beam_flags import beam_args_from
 from tfxp.core.errors import EXIT_FAILED, UsageError, one_line
 
 KFP_ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"  # kfp.Client's own variable
@@ -31,18 +32,6 @@ def _pairs(values: Optional[List[str]], flag: str) -> Dict[str, str]:
             raise UsageError(f"{flag} {item!r}: expected NAME=VALUE")
         result[key] = value
     return result
-
-
-def _beam_args(args: argparse.Namespace, **context) -> Optional[List[str]]:
-    """Beam options from ``--beam-preset``/``--beam-arg``; None for neither."""
-    from tfxp.pipeline import beam_presets
-
-    if args.beam_preset:
-        try:
-            return beam_presets.preset_args(args.beam_preset, args.beam_arg or [], **context)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    return list(args.beam_arg) if args.beam_arg else None
 
 
 def _flag(field: str) -> str:
@@ -82,8 +71,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         pipeline_root=args.pipeline_root, image=args.image, gpu_image=args.gpu_image,
         data_root=args.data_root, data_kind=args.data_kind, serving_base=args.serving_base,
         trainer_gpus=args.trainer_gpus, gpu_type=args.gpu_type, target=args.target,
-        beam_pipeline_args=_beam_args(args, image=args.image,
-                                      temp_root=args.pipeline_root),
+        beam_pipeline_args=beam_args_from(args, image=args.image,
+                                          temp_root=args.pipeline_root),
         pvc_mounts=_pairs(args.pvc, "--pvc"))
     output = args.output or f"{config.pipeline_name}.yaml"
     if not output.endswith((".yaml", ".yml")):

@@ -25,6 +25,7 @@ import tempfile
 from typing import List, Optional
 
 from tfxp.core import env  # noqa: F401  (must precede TensorFlow imports)
+from tfxp.cli.beam_flags import add_beam_flags, beam_args_from
 from tfxp.core.errors import EXIT_FAILED, EXIT_USAGE, UsageError, one_line
 from tfxp.core.workspace import Workspace
 
@@ -158,14 +159,9 @@ def config_from_args(args: argparse.Namespace):
         overrides.update(thresholds=True, metric_threshold=args.threshold)
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
                                             if v is not None or k == "metric_threshold"})
-    if args.beam_preset:
-        from tfxp.pipeline.beam_presets import preset_args
-        try:
-            config.beam_pipeline_args = preset_args(args.beam_preset, args.beam_arg or [])
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    elif args.beam_arg:
-        config.beam_pipeline_args = list(args.beam_arg)
+    beam_args = beam_args_from(args)
+    if beam_args is not None:
+        config.beam_pipeline_args = beam_args
     if args.no_cache:
         config.enable_cache = False
     try:
@@ -291,7 +287,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tfxp.models.registry import FAMILIES
     from tfxp.core.workspace import DEFAULT_WORKSPACE
-    from tfxp.pipeline.config import DEFAULT_BEAM_ARGS, DEFAULT_DATA_DIR
+    from tfxp.pipeline.config import DEFAULT_DATA_DIR
     from tfxp.core.datasets import DATASETS
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -326,13 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "pushed (default: the family's)")
     run.add_argument("--max-metric-drop", type=float,
                      help="allowed drop below the latest blessed model (default: 0)")
-    run.add_argument("--beam-arg", action="append",
-                     help=f"Beam pipeline option, repeatable (default: "
-                     f"{' '.join(DEFAULT_BEAM_ARGS)})")
-    from tfxp.pipeline.beam_presets import PRESETS
-    run.add_argument("--beam-preset", choices=sorted(PRESETS),
-                     help="Beam runner preset (pipeline/beam_presets.py); --beam-arg "
-                     "options are added after it (default: none, see --beam-arg)")
+    add_beam_flags(run)
     run.add_argument("--no-cache", action="store_true", help="re-execute every component "
                      "(default: reuse cached outputs)")
     run.add_argument("--warm-start", action="store_true",
@@ -366,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_kubeflow(sub)
     from tfxp.cli.drift import register as register_drift
     register_drift(sub)
+    from tfxp.cli.score import register as register_score
+    register_score(sub)
     return parser
 
 

@@ -20,10 +20,9 @@ fast.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Dict, List
 
 from tfxp.core.errors import EXIT_FAILED, UsageError
 from tfxp.core.signatures import RAW_SIGNATURE  # its inputs name the raw features' dtypes
@@ -124,98 +123,6 @@ def _slice(spec: str) -> slice:
         raise UsageError(f"--rows {spec!r}: expected START:END, e.g. 0:5") from None
 
 
-def _image_examples(images: np.ndarray) -> List[Dict[str, Any]]:
-    import numpy as np
-
-    from tfxp.core import features as F
-
-    height, width, _ = F.IMAGE_SHAPE
-    if images.ndim != 3 or images.shape[1:] != (height, width):
-        raise ValueError(f"images must be {height}x{width} greyscale; got shape "
-                         f"{list(images.shape[1:])}")
-    return [{F.IMAGE_KEY: img.reshape(-1).astype(np.int64)} for img in images]
-
-
-def _png_examples(paths: Sequence[str]) -> List[Dict[str, Any]]:
-    import numpy as np
-    import tensorflow as tf
-
-    images = []
-    for path in paths:
-        with open(path, "rb") as f:
-            try:
-                image = tf.io.decode_png(f.read(), channels=1).numpy()[..., 0]
-            except tf.errors.InvalidArgumentError:
-                raise ValueError(f"{path!r} is not a PNG file") from None
-        images.append(image)
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise ValueError(f"PNG files have different sizes: {sorted(shapes)}")
-    return _image_examples(np.stack(images))
-
-
-def _csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Dict[str, Any]]:
-    """CSV rows -> feature dicts, typed by the model's raw-feature dtypes
-    (``serving_raw`` inputs); empty cells are left out (missing)."""
-    from tensorflow.core.framework import types_pb2
-
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        table = list(reader)
-    missing = sorted(set(dtypes) - set(reader.fieldnames or ()))
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; the model's raw "
-                         f"features are {', '.join(sorted(dtypes))}")
-    examples = []
-    for number, row in list(enumerate(table))[rows]:
-        features: Dict[str, Any] = {}
-        for name, cell in row.items():
-            if cell is None or cell == "" or name is None:
-                continue
-            dtype = dtypes.get(name)
-            try:
-                if dtype == types_pb2.DT_STRING:
-                    features[name] = cell
-                elif dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
-                    features[name] = float(cell)
-                elif dtype is not None:
-                    features[name] = _int(cell)
-                else:  # not a model input: keep its most natural type
-                    features[name] = _guess(cell)
-            except ValueError:
-                raise ValueError(f"{path}: row {number + 1}, column {name!r}: {cell!r} is "
-                                 f"not a valid {dtype and _dtype_name(dtype)}") from None
-        examples.append(features)
-    return examples
-
-
-def _int(cell: str) -> int:
-    """An integer cell; whole floats such as ``'180.0'`` (how the taxi CSV
-    writes ``trip_seconds``, and CsvExampleGen accepts) count. Raises
-    ``ValueError`` otherwise."""
-    try:
-        return int(cell)
-    except ValueError:
-        value = float(cell)
-        if not value.is_integer():
-            raise
-        return int(value)
-
-
-def _dtype_name(dtype: int) -> str:
-    import tensorflow as tf
-    return tf.dtypes.as_dtype(dtype).name
-
-
-def _guess(cell: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(cell)
-        except ValueError:
-            pass
-    return cell
-
-
 def _raw_dtypes(client, model: str, version, label) -> Dict[str, int]:
     meta = client.get_model_metadata(model, version=version, label=label)
     sigdef = meta.signature_defs.get(RAW_SIGNATURE)
@@ -240,6 +147,7 @@ def format_top(classes: np.ndarray, scores: np.ndarray, top: int) -> List[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from tfxp.serving import inputs
     from tfxp.serving.client import RestClient, ServingClient
     from tfxp.serving.errors import ServingError
 
@@ -253,19 +161,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                  max_message_bytes=64 * 1024 * 1024))
     try:
         if args.csv:
-            examples = _csv_examples(args.csv, rows,
-                                     _raw_dtypes(client, args.model, args.version, args.label))
+            examples = inputs.csv_examples(
+                args.csv, rows, _raw_dtypes(client, args.model, args.version, args.label))
         elif args.png:
-            examples = _png_examples(args.png)
+            examples = inputs.png_examples(args.png)
         elif args.idx:
             from tfxp.components.tfds_builders.fashion_mnist import read_idx
-            examples = _image_examples(read_idx(args.idx)[rows])
+            examples = inputs.image_examples(read_idx(args.idx)[rows])
         else:
-            stream = sys.stdin if args.text == "-" else open(args.text, encoding="utf-8")
+            stream = sys.stdin if args.text == "-" else inputs.open_text(args.text)
             with stream:
-                lines = [line.rstrip("\n") for line in stream if line.strip()]
-            from tfxp.core import features as F
-            examples = [{F.TEXT_KEY: line} for line in lines[rows]]
+                examples = [features for _, features in
+                            inputs.iter_text_examples(stream, args.text)][rows]
         if not examples:
             raise UsageError("no inputs selected (check --rows)")
         result = client.classify(args.model, examples, version=args.version, label=args.label)

@@ -33,6 +33,15 @@ _NOISY_WARNINGS = (
 )
 
 
+def _not_beam_resource_notice(record: logging.LogRecord) -> bool:
+    """False for the line Beam 2.74's RunInference logs on the root logger at
+    every batch when ``apache_beam.ml.inference.model_manager`` cannot be
+    imported (it imports torch, which this stack does not have, and Beam then
+    forgets the ``resource`` module too): harmless, memory is just not
+    reported."""
+    return not record.getMessage().startswith("Resource module is not available")
+
+
 def quiet(enabled: bool = True) -> None:
     """Filters known-harmless third-party warnings and log lines.
 
@@ -48,6 +57,7 @@ def quiet(enabled: bool = True) -> None:
         absl_logging.set_verbosity(absl_logging.INFO)
         for name in ("apache_beam", "tensorflow", "google"):
             logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger().removeFilter(_not_beam_resource_notice)
         return
     for category, pattern in _NOISY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
@@ -67,6 +77,7 @@ def quiet(enabled: bool = True) -> None:
     absl_logging.set_verbosity(absl_logging.ERROR)
     for name in ("apache_beam", "tensorflow", "google"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().addFilter(_not_beam_resource_notice)
 
 
 def is_verbose() -> bool:

@@ -37,11 +37,14 @@ REGRESS_OUTPUT = "outputs"         # float32 [N]
 CLASSIFY_OUTPUTS = (CLASSES_OUTPUT, SCORES_OUTPUT)  # all that Classify accepts
 # Input aliases of the other signatures (models/export.py).
 TRANSFORM_INPUT = "examples"       # string [N], serialized tf.Example, ``transform_features``
-RAW_IMAGES_INPUT = "images"        # float32 [N, 28, 28(, 1)], ``serving_raw`` of image models
-RAW_TEXT_INPUT = "text"            # string [N], ``serving_raw`` of text models
-# ``serving_raw`` of tabular models: one [N] tensor per raw feature, named after it.
+# Inputs of ``serving_raw`` beside the tabular models' one tensor per raw
+# feature (named after it); which of them a SavedModel has tells its
+# modality (``runner.score``).
+RAW_IMAGES_INPUT = "images"        # float32 [N, 28, 28] or [N, 28, 28, 1], image models
+RAW_TEXT_INPUT = "text"            # string [N], text models
 
 # Outputs of ``predict`` and ``serving_raw`` beside classes and scores.
 CLASS_IDS_OUTPUT = "class_ids"     # int64 [N]
 TOP_CLASS_OUTPUT = "top_class"     # string [N]
 PROBABILITY_OUTPUT = "probability" # float32 [N], class 1, binary tasks only
+

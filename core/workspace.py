@@ -47,8 +47,13 @@ class Workspace:
     def metadata_path(self) -> str:
         return os.path.join(self.root, METADATA_FILE)
 
+    @property
+    def pipelines_dir(self) -> str:
+        """Folder of every pipeline's root (component outputs)."""
+        return os.path.join(self.root, "pipeline_root")
+
     def pipeline_root(self, pipeline_name: str) -> str:
-        return os.path.join(self.root, "pipeline_root", pipeline_name)
+        return os.path.join(self.pipelines_dir, pipeline_name)
 
     @property
     def serving_dir(self) -> str:

@@ -90,6 +90,33 @@ PRESETS: Dict[str, BeamPreset] = {p.name: p for p in (
 )}
 
 
+# Runners that run the Beam work on this machine: Beam's in-process FnApiRunner
+# and the DirectRunner family (``apache_beam/runners/direct/direct_runner.py``).
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner",
+                 "SwitchingDirectRunner", "PrismRunner")
+
+
+def runs_locally(args: Sequence[str]) -> bool:
+    """Whether Beam options ``args`` run on this machine (``LOCAL_RUNNERS``;
+    no ``--runner`` is Beam's DirectRunner), not on a cluster."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(list(args)).view_as(StandardOptions).runner or "DirectRunner"
+    return runner.rpartition(".")[2] in LOCAL_RUNNERS
+
+
+def runs_in_process(args: Sequence[str]) -> bool:
+    """Whether Beam options ``args`` run every bundle in this process with
+    one worker (a local runner, ``direct_running_mode=in_memory``,
+    ``direct_num_workers`` 1: the default), where nothing can spread work
+    over workers."""
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+    direct = PipelineOptions(list(args)).view_as(DirectOptions)
+    return (runs_locally(args) and direct.direct_running_mode == "in_memory"
+            and (direct.direct_num_workers or 1) == 1)
+
+
 def get_preset(name: str) -> BeamPreset:
     """Raises ``ValueError`` naming the known presets for an unknown ``name``."""
     try:

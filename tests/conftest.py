@@ -106,3 +106,19 @@ def text_run(tmp_path_factory):
     return run_tiny_pipeline(
         str(tmp_path_factory.mktemp("text_ws")), "lstm",
         hparams={"learning_rate": 5e-3})
+
+
+@pytest.fixture(scope="session")
+def exported_image_model(tmp_path_factory) -> str:
+    """A CNN/Fashion-MNIST SavedModel from the real export, untrained, no
+    pipeline (``tests.export_models.image_model``): its path."""
+    from tests import export_models
+    return export_models.image_model(str(tmp_path_factory.mktemp("image_export")))
+
+
+@pytest.fixture(scope="session")
+def exported_text_model(tmp_path_factory) -> str:
+    """An LSTM/Rotten Tomatoes SavedModel from the real export, untrained, no
+    pipeline (``tests.export_models.text_model``): its path."""
+    from tests import export_models
+    return export_models.text_model(str(tmp_path_factory.mktemp("text_export")))

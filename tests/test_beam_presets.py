@@ -87,6 +87,24 @@ def test_direct_in_memory_is_the_local_default_and_multi_processing_a_preset():
     assert (multi.view_as(StandardOptions).runner or "DirectRunner") == "DirectRunner"
 
 
+def test_local_presets_run_here_and_cluster_presets_do_not():
+    """``runs_locally`` (``tfxp score`` writes one ordered CSV then, shards
+    otherwise) and ``runs_in_process`` (it spreads examples over workers
+    unless that holds)."""
+    assert beam_presets.runs_locally(DEFAULT_BEAM_ARGS)
+    assert beam_presets.runs_locally([])  # Beam's default: DirectRunner
+    assert beam_presets.runs_locally(beam_presets.preset_args("direct-multiprocess"))
+    assert beam_presets.runs_locally(
+        ["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"])
+    for name in CLUSTER_ARGS:
+        assert not beam_presets.runs_locally(beam_presets.preset_args(name, CLUSTER_ARGS[name]))
+        assert not beam_presets.runs_in_process(
+            beam_presets.preset_args(name, CLUSTER_ARGS[name]))
+    assert beam_presets.runs_in_process(DEFAULT_BEAM_ARGS)
+    assert not beam_presets.runs_in_process(beam_presets.preset_args("direct-multiprocess"))
+    assert not beam_presets.runs_in_process(list(DEFAULT_BEAM_ARGS) + ["--direct_num_workers=2"])
+
+
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown Beam preset 'flnk'; expected one of: "
                        "direct, direct-multiprocess, dataflow, flink, spark"):

@@ -6,68 +6,22 @@ and the raw image signature refuses every shape but ``[N, 28, 28]`` and
 received shape. Real data through real TFT graphs, untrained models."""
 from __future__ import annotations
 
-import os
-
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
-from tfx.utils import io_utils
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 from tfxp.core import features as F
-from tfxp.core.datasets import get_dataset
-from tfxp.models import preprocessing
-from tfxp.models.export import RAW_SIGNATURE, SERVING_FEATURES, export_serving_model
-from tfxp.models.registry import get_family
-from tfxp.models.training import resolve_hparams
-from tfxp.pipeline.schemas import schema_file
-from tests.taxi_rows import read_rows, to_example
+from tfxp.models.export import RAW_SIGNATURE, SERVING_FEATURES
+from tests import export_models
+from tests.taxi_rows import to_example
 
 CLEAN = "images: expected shape [N, 28, 28] or [N, 28, 28, 1], got [{}]"
 
 
-def _transform(preprocessing_fn, rows, feature_spec, temp_dir) -> tft.TFTransformOutput:
-    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(feature_spec)
-    out_dir = os.path.join(temp_dir, "transform_output")
-    with beam.Pipeline() as pipeline, tft_beam.Context(
-            temp_dir=os.path.join(temp_dir, "tmp"), force_tf_compat_v1=False):
-        data = pipeline | beam.Create(rows, reshuffle=False)
-        transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
-        # The raw schema, as TFX's Transform writes it (serving parses by it).
-        _ = metadata | "WriteRaw" >> tft_beam.WriteMetadata(
-            os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR), pipeline)
-    return tft.TFTransformOutput(out_dir)
-
-
-def _export(family, dataset, tft_output, path):
-    hparams = resolve_hparams(get_family(family), get_dataset(dataset), tft_output)
-    model = get_family(family).build_model(hparams)
-    export_serving_model(model, tft_output, get_dataset(dataset), path)
-    return tf.saved_model.load(path)
-
-
 @pytest.fixture(scope="module")
 def taxi(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("taxi_export"))
-    schema = io_utils.parse_pbtxt_file(schema_file("chicago_taxi"), schema_pb2.Schema())
-    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
-    rows = read_rows(300)
-
-    def parse(row):
-        return {k: v for k, v in tf.io.parse_single_example(to_example(row, spec), spec).items()}
-    # TFT's instance dicts: numpy values, VarLen features as arrays.
-    instances = []
-    for row in rows:
-        parsed = parse(row)
-        instances.append({k: (v.values.numpy() if isinstance(v, tf.SparseTensor) else v.numpy())
-                          for k, v in parsed.items()})
-    tft_output = _transform(preprocessing.tabular_preprocessing_fn, instances, spec, tmp)
-    return _export("dense", "chicago_taxi", tft_output, os.path.join(tmp, "model")), spec, rows
+    path, spec, rows = export_models.taxi_model(str(tmp_path_factory.mktemp("taxi_export")))
+    return tf.saved_model.load(path), spec, rows
 
 
 def test_the_signatures_parse_only_the_features_the_model_uses(taxi):
@@ -92,15 +46,8 @@ def test_the_signatures_parse_only_the_features_the_model_uses(taxi):
 
 
 @pytest.fixture(scope="module")
-def image_model(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("image_export"))
-    rng = np.random.default_rng(0)
-    spec = {F.IMAGE_KEY: tf.io.FixedLenFeature([784], tf.int64),
-            F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-    rows = [{F.IMAGE_KEY: rng.integers(0, 256, 784), F.LABEL_KEY: i % 10} for i in range(20)]
-    tft_output = _transform(preprocessing.image_preprocessing_fn, rows, spec, tmp)
-    path = os.path.join(tmp, "model")
-    return _export("cnn", "fashion_mnist", tft_output, path), path
+def image_model(exported_image_model):
+    return tf.saved_model.load(exported_image_model), exported_image_model
 
 
 @pytest.mark.parametrize("shape", [(1, 56, 14, 1), (1, 784), (1, 28, 28, 3), (2, 28, 14),
@@ -141,16 +88,8 @@ def test_the_message_the_server_returns_for_a_bad_image_shape(image_model):
 
 
 @pytest.fixture(scope="module")
-def text_model(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("text_export"))
-    spec = {F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
-            F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-    words = "good bad plot acting funny dull great boring film story".split()
-    rng = np.random.default_rng(0)
-    rows = [{F.TEXT_KEY: " ".join(rng.choice(words, 12)).encode(), F.LABEL_KEY: i % 2}
-            for i in range(40)]
-    tft_output = _transform(preprocessing.text_preprocessing_fn, rows, spec, tmp)
-    return _export("lstm", "rotten_tomatoes", tft_output, os.path.join(tmp, "model"))
+def text_model(exported_text_model):
+    return tf.saved_model.load(exported_text_model)
 
 
 def test_texts_past_64_tokens_are_cut_and_empty_texts_are_all_padding(text_model):

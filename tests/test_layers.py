@@ -210,7 +210,7 @@ def _probe(*argv: str) -> Dict[str, object]:
 
 
 HELP_COMMANDS = [(), ("run",), ("status",), ("report",), ("serve",), ("predict",),
-                 ("compile",), ("submit",), ("drift",)]
+                 ("compile",), ("submit",), ("drift",), ("score",)]
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "tfxp")

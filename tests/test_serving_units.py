@@ -539,18 +539,18 @@ def test_warmup_requests_run_at_load_and_a_failing_one_fails_the_load(tmp_path, 
 
 
 def test_predict_csv_reads_whole_floats_as_ints_and_names_missing_columns(tmp_path):
-    """``tfxp predict --csv``: the taxi CSV writes ``trip_seconds`` as
+    """``tfxp predict --csv`` (``serving.inputs``): the taxi CSV writes ``trip_seconds`` as
     ``180.0``; an int64 feature takes it, a fraction is refused, and absent
     columns are all named before anything is sent."""
     from tensorflow.core.framework import types_pb2
 
-    from tfxp.cli.serving import _csv_examples
+    from tfxp.serving.inputs import csv_examples
 
     dtypes = {"trip_seconds": types_pb2.DT_INT64, "fare": types_pb2.DT_FLOAT,
               "company": types_pb2.DT_STRING}
     good = tmp_path / "good.csv"
     good.write_text("trip_seconds,fare,company,tips\n180.0,7.25,Taxi Co,1\n,3,,0\n")
-    rows = _csv_examples(str(good), slice(None), dtypes)
+    rows = csv_examples(str(good), slice(None), dtypes)
     assert rows[0]["trip_seconds"] == 180 and isinstance(rows[0]["trip_seconds"], int)
     assert rows[0]["fare"] == 7.25 and rows[0]["company"] == "Taxi Co"
     assert "trip_seconds" not in rows[1] and "company" not in rows[1]  # empty = missing
@@ -558,12 +558,12 @@ def test_predict_csv_reads_whole_floats_as_ints_and_names_missing_columns(tmp_pa
     fraction.write_text("trip_seconds,fare,company\n180.5,7.25,Taxi Co\n")
     with pytest.raises(ValueError, match=r"row 1, column 'trip_seconds': '180.5' is not a "
                                          r"valid int64"):
-        _csv_examples(str(fraction), slice(None), dtypes)
+        csv_examples(str(fraction), slice(None), dtypes)
     partial = tmp_path / "partial.csv"
     partial.write_text("trip_seconds\n180\n")
     with pytest.raises(ValueError, match=r"missing column\(s\) company, fare; the model's raw "
                                          r"features are company, fare, trip_seconds"):
-        _csv_examples(str(partial), slice(None), dtypes)
+        csv_examples(str(partial), slice(None), dtypes)
 
 
 def test_client_inputs_keep_every_byte_and_reject_what_is_not_text():

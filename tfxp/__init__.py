@@ -14,7 +14,7 @@ lower rank, never a higher or an equal one (``tests/test_layers.py``):
 - 2 ``components``: custom TFX components and executors;
 - 3 ``pipeline``: ``create_pipeline``, ``RunConfig``, TFMA config, schemas;
 - 4 ``observability``: MLMD summaries, HTML reports;
-- 5 ``runner`` (the local run: log, lock, recovery) and ``kubeflow``;
+- 5 ``runner`` (the local run: log, lock, recovery; batch scoring) and ``kubeflow``;
 - 6 ``cli``: the ``tfxp`` command line.
 """
 
