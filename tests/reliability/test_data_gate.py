@@ -142,13 +142,16 @@ def test_required_column_40_percent_empty_stops_the_run_before_transform(tmp_pat
     config, err = _run_taxi_csv(tmp_path, rows)
     report = _gate_report(config, err)
     assert {feature for feature, _ in reported(report)} == {"trip_start_hour:"}, report
-    # The counts tell how much is missing, per split: 60% have a value.
+    # The counts tell how much is missing, per split; over the three splits
+    # (every row lands in one) exactly 60% have a value. A single split may
+    # stray: the validation split holds ~1/9 of the 400 rows.
+    with_value = total = 0
     for block in report.split("trip_start_hour:")[1:]:
         if "with a value" in block.split("\n")[1]:
             counts = block.split("\n")[1]
-            with_value = int(counts.split("with a value ")[1].split()[0])
-            total = int(counts.split("examples ")[1].split(",")[0])
-            assert 0.5 < with_value / total < 0.7, counts
+            with_value += int(counts.split("with a value ")[1].split()[0])
+            total += int(counts.split("examples ")[1].split(",")[0])
+    assert (with_value, total) == (int(0.6 * SAMPLE), SAMPLE), report
 
 
 def test_flood_of_unseen_categories_stops_the_cli_run_with_one_report_and_exit_1(
