@@ -332,6 +332,38 @@ class Traffic:
     ignored: Dict[str, int]   # features the model does not read: examples carrying them
 
 
+def unify_types(batch: List[bytes], features, ignored: Dict[str, int],
+                seen: set) -> List[bytes]:
+    """``batch`` (serialized ``tf.Example``s) re-serialized for one decode:
+    features the model does not read are dropped (counted in ``ignored``,
+    named in ``seen``), and a model feature that holds int64 values in some
+    examples and floats in others becomes float in all (integers below 2**24
+    convert exactly; TFDV would type the column FLOAT either way)."""
+    import tensorflow as tf
+
+    examples = [tf.train.Example.FromString(b) for b in batch]
+    kinds: Dict[str, set] = {}
+    for example in examples:
+        for name, feature in example.features.feature.items():
+            kinds.setdefault(name, set()).add(feature.WhichOneof("kind"))
+    out = []
+    for example in examples:
+        for name in list(example.features.feature):
+            feature = example.features.feature[name]
+            kind = feature.WhichOneof("kind")
+            seen.add(name)
+            if name not in features:
+                if kind and len(getattr(feature, kind).value):
+                    ignored[name] = ignored.get(name, 0) + 1
+                del example.features.feature[name]
+            elif kind == "int64_list" and "float_list" in kinds[name]:
+                values = list(feature.int64_list.value)
+                feature.ClearField("int64_list")
+                feature.float_list.value.extend(values)
+        out.append(example.SerializeToString())
+    return out
+
+
 def read_traffic(inputs: Inputs, decoder: RequestDecoder) -> Traffic:
     """Reads the selected log files once and builds the statistics.
 
@@ -361,7 +393,14 @@ def read_traffic(inputs: Inputs, decoder: RequestDecoder) -> Traffic:
     def flush(batch: List[bytes], window: StatsBuilder, seen: set) -> None:
         if not batch:
             return
-        record_batch = batch_decoder.DecodeBatch(batch)
+        try:
+            record_batch = batch_decoder.DecodeBatch(batch)
+        except RuntimeError:
+            # A feature holds int64 values in some requests and floats in
+            # others (clients type CSV cells one by one: '0' and '0.0'),
+            # which a schema-less decode refuses.
+            record_batch = batch_decoder.DecodeBatch(
+                unify_types(batch, features, ignored, seen))
         for name, column in zip(record_batch.schema.names, record_batch.columns):
             seen.add(name)
             if name not in features:

@@ -151,6 +151,11 @@ def windows(files: Sequence[LogFile], window_s: Optional[float]) -> List[Window]
 
 # ---------------------------------------------------------------- logs -> examples
 
+# TFRecord framing (tensorflow/core/lib/io/record_writer.cc): uint64 length,
+# uint32 masked CRC of the length, the data, uint32 masked CRC of the data.
+RECORD_FRAMING_BYTES = 8 + 4 + 4
+
+
 def read_records(path: str) -> Iterator[bytes]:
     """The records of one uncompressed TFRecord file, length and data CRCs
     checked: TensorFlow's C++ ``RecordReader`` through
@@ -163,11 +168,12 @@ def read_records(path: str) -> Iterator[bytes]:
     """
     import tensorflow as tf
 
-    count = 0
+    count = offset = 0
     try:
         for record in tf.compat.v1.io.tf_record_iterator(path):
             yield record
             count += 1
+            offset += RECORD_FRAMING_BYTES + len(record)
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
             tf.errors.InvalidArgumentError) as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -175,6 +181,14 @@ def read_records(path: str) -> Iterator[bytes]:
         raise UsageError(f"request log {path!r} is truncated or corrupt after record "
                          f"{count} ({detail}); move it away or pass --logs without it"
                          ) from None
+    # The reader ends quietly on a file cut inside a record's 12-byte header
+    # (it takes the partial header for the end of the file): the bytes read
+    # must add up to the file's size.
+    size = tf.io.gfile.stat(path).length
+    if offset != size:
+        raise UsageError(f"request log {path!r} is truncated or corrupt after record "
+                         f"{count} ({size - offset} byte(s) at byte {offset} are not a "
+                         f"whole record); move it away or pass --logs without it")
 
 
 class RequestDecoder:

@@ -315,9 +315,18 @@ class ModelServer:
 
 
 def run_until_signal(server: ModelServer) -> int:
-    """Starts ``server`` and serves until SIGINT/SIGTERM; returns an exit code."""
+    """Starts ``server`` and serves until SIGINT/SIGTERM; returns an exit code.
+
+    Returns only after ``stop`` has finished, so the request log's queue is
+    written and its files closed before the process ends (``stop`` marks the
+    server stopped first; returning then lost the last requests' records).
+    """
+    stopper: list = []
+
     def handle(signum, frame):
-        threading.Thread(target=server.stop, daemon=True).start()
+        if not stopper:
+            stopper.append(threading.Thread(target=server.stop, daemon=True))
+            stopper[0].start()
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     try:
@@ -329,4 +338,6 @@ def run_until_signal(server: ModelServer) -> int:
           f"{server.grpc_target}" + (f" and REST {server.rest_url}" if server.rest_url else ""),
           flush=True)
     server.wait()
+    if stopper:
+        stopper[0].join()
     return 0

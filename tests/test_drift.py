@@ -367,6 +367,17 @@ def _truncated(ws, rows, types):
     return path
 
 
+def _cut_in_a_header(ws, rows, types):
+    """Cut 5 bytes into the second record's 12-byte header: TensorFlow's
+    reader takes the partial header for the end of the file."""
+    path = _classify_log(ws, rows[6000:6002], types)
+    data = open(path, "rb").read()
+    first = 16 + int.from_bytes(data[:8], "little")
+    with open(path, "wb") as f:
+        f.write(data[:first + 5])
+    return path
+
+
 def _other_model(ws, rows, types):
     _classify_log(ws, rows[6000:6100], types, model="dense")
     path = log_path(ws.request_logs_dir("dense"), "dense", time.time() - 300, 1)
@@ -396,6 +407,9 @@ BAD_INPUTS = [
     ("empty", _empty, [], r"the request logs at .* are empty \(1 file\(s\) of 0 bytes\)"),
     ("truncated", _truncated, [], r"request log '.*dense-\d+-00000\.tfrecord' is truncated "
      r"or corrupt after record \d+ \(truncated record at byte \d+"),
+    ("cut inside a record header", _cut_in_a_header, [], r"request log "
+     r"'.*dense-\d+-00000\.tfrecord' is truncated or corrupt after record 1 \(5 byte\(s\) "
+     r"at byte \d+ are not a whole record\)"),
     ("other model", _other_model, [], r"dense-\d+-00001\.tfrecord, record 1 logs a request "
      r"to model 'cnn', not 'dense'"),
     ("other signature", _other_signature, [], r"record 1: Predict on 'serving_raw' with "
@@ -568,3 +582,27 @@ def test_serve_log_requests_logs_each_workspace_model_where_drift_reads(ws, caps
     assert main(["serve", "--workspace", ws.root, "--log-requests", "1",
                  "--model_config_file", "models.config"]) == EXIT_USAGE
     assert "set each model's logging_config there" in capsys.readouterr().err
+
+
+def test_a_feature_logged_as_int64_in_some_requests_and_float_in_others_is_read():
+    """Clients type CSV cells one by one ('0' and '0.0'): one decode batch
+    may hold a feature both ways, which a schema-less decode refuses."""
+    from tfx_bsl.coders import example_coder
+    from tfxp.observability.drift import unify_types
+
+    def example(**features):
+        out = tf.train.Example()
+        for name, value in features.items():
+            kind = "int64_list" if isinstance(value, int) else "float_list"
+            getattr(out.features.feature[name], kind).value.append(value)
+        return out.SerializeToString()
+
+    batch = [example(fare=12, tips=0), example(fare=7.5, tips=0.5), example(fare=3, tips=1)]
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    with pytest.raises(RuntimeError, match="wrong type"):
+        decoder.DecodeBatch(batch)
+    ignored, seen = {}, set()
+    record_batch = decoder.DecodeBatch(unify_types(batch, ("fare",), ignored, seen))
+    assert record_batch.schema.names == ["fare"]
+    assert record_batch.column(0).to_pylist() == [[12.0], [7.5], [3.0]]
+    assert ignored == {"tips": 3} and seen == {"fare", "tips"}

@@ -152,8 +152,8 @@ def test_data_section_counts_match_the_csv(dense_report):
         rows = list(csv.DictReader(f))
     non_empty = {c: sum(1 for r in rows if r[c] != "") for c in rows[0]}
     present = {}
-    stats = _tables(text)["stats"]  # the train and eval tables, headers included
-    assert [r[0] for r in stats].count("feature") == 2
+    stats = _tables(text)["stats"]  # one table per split, headers included
+    assert [r[0] for r in stats].count("feature") == 3  # train, validation, eval
     for row in stats:
         if row[0] != "feature":
             present[row[0]] = present.get(row[0], 0) + int(row[2])

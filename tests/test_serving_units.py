@@ -809,3 +809,42 @@ def test_the_server_refuses_an_unreadable_config_file_in_one_line(capsys, flag):
     assert capsys.readouterr().err.strip().splitlines() == [
         f"python -m tfxp.serving.main: error: {flag}: cannot read '/nonexistent': "
         f"No such file or directory"]
+
+
+def test_run_until_signal_returns_after_stop_has_finished():
+    """Ctrl-C: the process must not end while ``stop`` still writes the
+    request log's queue (``stop`` marks the server stopped first, so
+    returning from ``wait`` alone lost the last requests' records)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from tfxp.serving.server import run_until_signal
+
+    class SlowStop:
+        rest_url, grpc_target = None, "127.0.0.1:0"
+
+        def __init__(self):
+            self.stopped, self.finished = threading.Event(), False
+            self.manager = type("M", (), {"model_names": lambda self: ["m"]})()
+
+        def start(self):
+            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        def wait(self):
+            self.stopped.wait()
+
+        def stop(self):
+            self.stopped.set()          # as ModelServer.stop: marked first ...
+            time.sleep(0.5)             # ... then the ports, models, request log
+            self.finished = True
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        server = SlowStop()
+        assert run_until_signal(server) == 0
+        assert server.finished
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])

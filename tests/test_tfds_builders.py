@@ -111,7 +111,7 @@ def test_rotten_tomatoes_builder_labels_drops_plots_and_splits_by_movie(sliced, 
         for ex in tfds.as_numpy(rt_builder.as_dataset(split=split)))
         for split in ("train", "validation", "test")}
     assert got == expected
-    assert sum(expected["test"].values()) > 100 and sum(expected["train"].values()) > 1000
+    assert sum(expected["test"].values()) > 100 and sum(expected["train"].values()) > 800
     assert sum(expected["validation"].values()) > 50
     plots = {r["text"].strip() for r in rows if r["category"] == "plot"}
     assert plots and not plots & {t for split in got.values() for t, _ in split}

@@ -41,6 +41,7 @@ from tests.taxi_rows import read_rows
 # that the 30 steps show the difference between the starting points.
 STEPS, EPOCHS, EVAL_STEPS = 30, 3, 3
 NEW_DATA_HPARAMS = {**TINY_HPARAMS["dense"], "learning_rate": 1e-3}
+DENSE_HIDDEN = list(get_family("dense").hparams["hidden_units"])  # the base's default
 
 
 def test_the_config_key_is_typed_and_reaches_the_trainer_only_when_set():
@@ -113,7 +114,7 @@ def test_other_architecture_hparams_stop_with_one_line_naming_them():
                                     architecture(family, {"hidden_units": [16]}), "/ws/m/7")
     message = str(info.value)
     assert "\n" not in message
-    assert "hidden_units [128, 64, 32] (base) vs [16] (this run)" in message
+    assert f"hidden_units {DENSE_HIDDEN} (base) vs [16] (this run)" in message
     assert "/ws/m/7" in message and "without --warm-start" in message
     with pytest.raises(warm_start.WarmStartMismatch, match="is a cnn model for fashion_mnist"):
         warm_start.check_compatible({**base, "family": "cnn", "dataset": "fashion_mnist"},
@@ -323,7 +324,7 @@ def test_incompatible_hparams_stop_before_anything_is_written(runs, capsys, tmp_
     assert cli.main(["run", "--config", str(config_file)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    assert "hidden_units [128, 64, 32] (base) vs [16] (this run)" in err
+    assert f"hidden_units {DENSE_HIDDEN} (base) vs [16] (this run)" in err
     store = mlmd.open_store(config.metadata_path)
     latest = mlmd.latest_blessed_model(store, config.pipeline_name)
     assert latest.uri in [runs["old"].model_uri, runs["new"].model_uri]
