@@ -80,6 +80,8 @@ def _check_csv_types(files: List[str], dataset: str) -> None:
     except csv_types.CsvTypeError as err:
         raise UsageError(f"--csv: {err}; fix the data, or review "
                          f"schemas/{dataset}/schema.pbtxt if the data is right") from None
+    except csv_types.CsvShapeError as err:
+        raise UsageError(f"--csv: {err}; fix the data") from None
     if counts:
         print(f"csv: values the run converts to the curated schema's types: "
               f"{csv_types.format_counts(counts)}", flush=True)

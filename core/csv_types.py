@@ -146,6 +146,16 @@ def format_counts(counts: Counts) -> str:
     return "; ".join(parts) or "none"
 
 
+class CsvShapeError(ValueError):
+    """A data row whose number of cells is not the header's; ``where`` names
+    the file and line."""
+
+    def __init__(self, where: str, cells: int, columns: int):
+        self.where = where
+        super().__init__(f"{where} has {cells} cell(s); the header names {columns} "
+                         f"column(s)")
+
+
 def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
     """Reads every row of one local CSV file with a header and coerces each
     cell of the columns ``column_types`` names, as the ExampleGen will.
@@ -161,6 +171,8 @@ def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
     Raises:
       CsvTypeError: the first cell that does not convert; ``where`` names the
         file and the line the record starts on (line 1 is the header).
+      CsvShapeError: a row with more or fewer cells than the header (TFX's
+        CSV decoder would fail on it inside Beam, naming no line).
     """
     counts: Counts = {}
     name = os.path.basename(path)
@@ -172,9 +184,11 @@ def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
         last_line = reader.line_num
         for row in reader:
             start, last_line = last_line + 1, reader.line_num
+            if row and len(row) != len(header):
+                raise CsvShapeError(f"{name} line {start}", len(row), len(header))
             for i, column, expected in typed:
                 if i >= len(row):
-                    break  # a short row: TFX's decoder reports it ("Invalid CSV line")
+                    break  # a blank line
                 _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
                 if conversion:
                     kinds = counts.setdefault(column, {})

@@ -25,6 +25,7 @@ from tfxp.cli import main as cli
 from tfxp.components import csv_example_gen, data_gate
 from tfxp.core import csv_types
 from tfxp.core.csv_types import BYTES, FLOAT, FLOAT_TO_INT, INT, INT_TO_FLOAT, coerce
+from tfxp.core.datasets import taxi_csv_dir
 from tfxp.observability import mlmd
 from tfxp.pipeline import schemas
 from tfxp.pipeline.pipeline import csv_example_gen as make_csv_example_gen
@@ -86,6 +87,27 @@ def test_the_check_counts_per_column_and_names_the_line_a_record_starts_on(tmp_p
     bad = _write(tmp_path / "bad.csv", "fare,company\n1,A\n2,\"B\nC\"\n\nhello,D\n")
     with pytest.raises(csv_types.CsvTypeError, match=r"'hello' \(bad.csv line 6\)"):
         csv_types.check_csv_file(bad, {"fare": FLOAT})
+
+
+def test_a_row_with_fewer_or_more_cells_than_the_header_is_named(tmp_path, capsys):
+    short = _write(tmp_path / "short.csv", "fare,company\n1,A\n\n2\n")
+    with pytest.raises(csv_types.CsvShapeError,
+                       match=r"^short.csv line 4 has 1 cell\(s\); the header names 2 "):
+        csv_types.check_csv_file(short, {"fare": FLOAT})
+    long = _write(tmp_path / "long.csv", "fare,company\n1,A,x\n")
+    with pytest.raises(csv_types.CsvShapeError, match=r"long.csv line 2 has 3 cell"):
+        csv_types.check_csv_file(long, {"fare": FLOAT})
+    # Through the CLI: one line, exit 2, nothing written.
+    with open(os.path.join(taxi_csv_dir(), "data.csv")) as f:
+        lines = f.read().splitlines()
+    lines[9000] = "8,1,2"
+    ragged = _write(tmp_path / "ragged.csv", "\n".join(lines) + "\n")
+    workspace = tmp_path / "ws"
+    assert cli.main(["run", "--csv", ragged, "--workspace", str(workspace)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"tfxp: error: --csv: ragged.csv line 9001 has 3 cell(s); the header names "
+        f"{len(lines[0].split(','))} column(s); fix the data")
+    assert not workspace.exists()
 
 
 def test_the_example_gen_transform_types_columns_by_the_schema_and_counts(tmp_path):
