@@ -404,6 +404,11 @@ def _bad_cell(folder) -> str:
     return _write(folder / "x.csv", _taxi_text(3) + first.replace(",12.45,", ",twelve,") + "\n")
 
 
+def _short_row(folder) -> str:
+    """Three good taxi rows, then one cut to three cells."""
+    return _write(folder / "x.csv", _taxi_text(3) + "8,1,2\n")
+
+
 # (name, input maker (tmp, dense) -> --input, extra args, expected message part)
 BAD_INPUTS = [
     ("missing input", lambda t, d: str(t / "nope.csv"), [], "does not exist"),
@@ -424,6 +429,8 @@ BAD_INPUTS = [
      "not UTF-8 text"),
     ("bad cell past the first row (met in the Beam worker)", lambda t, d: _bad_cell(t), [],
      "row 4, column 'fare': 'twelve' is not a valid float"),
+    ("short row past the first (met in the Beam worker)", lambda t, d: _short_row(t), [],
+     "x.csv: row 4 has 3 cell(s); the header names "),
     ("truncated TFRecord (met in the Beam worker)", lambda t, d: _truncated_gzip(t / "x.gz", d),
      [], "not a GZIP TFRecord file, or truncated after record"),
     ("unknown model", None, ["--model", "nope"], "unknown model 'nope': no "),
