@@ -22,7 +22,11 @@ def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
     Args:
       hparams: ``learning_rate`` (Adam's peak rate, float),
         ``num_classes``, optionally ``lr_schedule`` (see
-        ``learning_rate_schedule``) and
+        ``learning_rate_schedule``), ``weight_decay`` (float >= 0; when > 0
+        the optimizer is AdamW, Loshchilov & Hutter 2019, decoupled decay
+        of ``weight_decay`` x learning rate per step on every weight but
+        biases and normalization scales/offsets, the exclusions of BERT's
+        ``AdamWeightDecay``) and
         ``steps_per_execution`` (int >= 1, default 1): training steps one call
         of Keras' train function runs, which divides Keras' per-step Python
         work (callbacks, strategy dispatch) by that factor. The Trainer's
@@ -31,8 +35,15 @@ def compile_classifier(model: keras.Model, hparams: Mapping[str, Any]) -> None:
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if hparams.get("num_classes") == 2:
         metrics.append(ClassOneAUC(name="auc"))
+    decay = float(hparams.get("weight_decay") or 0.0)
+    if decay:
+        optimizer = keras.optimizers.AdamW(learning_rate_schedule(hparams),
+                                           weight_decay=decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(hparams))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate_schedule(hparams)),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=metrics,
         steps_per_execution=int(hparams.get("steps_per_execution", 1)))

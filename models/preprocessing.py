@@ -64,7 +64,9 @@ def tabular_preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
 
     - ``NUMERIC_FEATURES``: z-score over the present values of the train split
       (``tft.scale_to_z_score``, population std); missing -> 0.0, the mean.
-      float32 ``[N]``.
+      float32 ``[N]``. Each is also ``tft.bucketize``d into
+      ``NUMERIC_BUCKETS`` quantile buckets of the train split as
+      ``<name>_bucket_xf``; missing -> bucket ``NUMERIC_BUCKETS``. int64 ``[N]``.
     - ``CALENDAR_FEATURES``: fixed buckets, one per value; out of range or
       missing -> bucket ``num_values``. int64 ``[N]``.
     - ``QUANTILE_FEATURES``: ``tft.bucketize`` into ``QUANTILE_BUCKETS``
@@ -80,6 +82,9 @@ def tabular_preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     for key in F.NUMERIC_FEATURES:
         z = tft.scale_to_z_score(cast(inputs[key], tf.float32))
         out[F.transformed_name(key)] = to_dense(z, 0.0)
+        buckets = tft.bucketize(cast(inputs[key], tf.float32), F.NUMERIC_BUCKETS)
+        out[F.transformed_name(key + F.NUMERIC_BUCKET_SUFFIX)] = to_dense(
+            cast(buckets, tf.int64), tf.constant(F.NUMERIC_BUCKETS, tf.int64))
     for key, (first, count) in F.CALENDAR_FEATURES.items():
         value = to_dense(cast(inputs[key], tf.int64), -1) - first
         in_range = tf.logical_and(value >= 0, value < count)

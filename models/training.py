@@ -8,11 +8,12 @@ exports it with the serving signatures of ``models/export.py``.
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -65,12 +66,27 @@ def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
     return dataset.with_options(options).repeat().prefetch(tf.data.AUTOTUNE)
 
 
+class ValidationInput(NamedTuple):
+    """What ``validation_input_fn`` gives ``fit`` and ``KeepBestEpoch``.
+
+    Attributes:
+      dataset: ``tf.data.Dataset`` of ``({name: [B, ...]}, label int64 [B])``,
+        one unshuffled pass repeated (the last batch of a pass possibly smaller).
+      batches: batches of one pass (``fit(validation_steps=...)``).
+      label_counts: ``{class id: examples}`` over that pass.
+    """
+    dataset: tf.data.Dataset
+    batches: int
+    label_counts: Dict[int, int]
+
+
 def validation_input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
                         tft_output: tft.TFTransformOutput, batch_size: int,
-                        max_batches: Optional[int] = None) -> Tuple[tf.data.Dataset, int]:
-    """The validation split in file order, and the batches of one pass over
-    it: ``fit(validation_steps=batches)`` then scores every epoch on the same
-    examples, so that epochs compare (``models.best_epoch``).
+                        max_batches: Optional[int] = None) -> ValidationInput:
+    """The validation split in file order, the batches of one pass over it,
+    and its labels counted: ``fit(validation_steps=batches)`` then scores
+    every epoch on the same examples, so that epochs compare
+    (``models.best_epoch``), and the counts give ``validation_floor``.
 
     The dataset is one unshuffled pass (``take(batches)``), repeated: tf_keras
     keeps the validation iterator across epochs when a step count is given
@@ -80,28 +96,31 @@ def validation_input_fn(file_pattern: List[str], data_accessor: tfx.components.D
     size and an epoch's window may straddle two passes.
 
     Args:
-      file_pattern: TFRecord files (gzipped) of the transformed validation split.
+      file_pattern: TFRecord file patterns (gzipped) of the transformed
+        validation split, as ``FnArgs.eval_files`` gives them.
       batch_size: the global batch.
       max_batches: read at most this many batches (``EvalArgs.num_steps``);
         None or 0 reads the whole split.
     Returns:
-      ``(dataset, batches)``: ``tf.data.Dataset`` of ``({name: [B, ...]},
-      label int64 [B])``, the last batch of a pass possibly smaller, and the
-      batches of one pass.
+      ``ValidationInput``; the record count and the label counts come from
+      one read of the files' labels before training.
     Raises:
       ValueError: the validation split holds no example.
     """
-    examples = int(tf.data.TFRecordDataset(
-        tf.io.gfile.glob(file_pattern) if isinstance(file_pattern, str) else
-        [f for p in file_pattern for f in tf.io.gfile.glob(p)],
-        compression_type="GZIP").reduce(np.int64(0), lambda n, _: n + 1))
-    if not examples:
+    files = [f for p in file_pattern for f in tf.io.gfile.glob(p)]
+    label_spec = {F.TRANSFORMED_LABEL: tft_output.transformed_feature_spec()[F.TRANSFORMED_LABEL]}
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    if max_batches:
+        records = records.take(int(max_batches))
+    batches, counts = 0, collections.Counter()
+    for serialized in records:
+        batches += 1
+        counts.update(np.reshape(tf.io.parse_example(serialized, label_spec)[
+            F.TRANSFORMED_LABEL].numpy(), [-1]).tolist())
+    if not batches:
         raise ValueError(f"the validation split {file_pattern} holds no example; the "
                          f"Trainer picks its exported epoch on it (a larger input "
                          f"gives it rows)")
-    batches = math.ceil(examples / batch_size)
-    if max_batches:
-        batches = min(batches, int(max_batches))
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=F.TRANSFORMED_LABEL,
@@ -110,22 +129,20 @@ def validation_input_fn(file_pattern: List[str], data_accessor: tfx.components.D
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = shard_policy(
         file_pattern, cluster_workers())
-    return (dataset.take(batches).repeat().with_options(options).prefetch(tf.data.AUTOTUNE),
-            batches)
+    return ValidationInput(
+        dataset.take(batches).repeat().with_options(options).prefetch(tf.data.AUTOTUNE),
+        batches, dict(counts))
 
 
-def validation_floor(validation_ds: tf.data.Dataset, batches: int,
-                     dataset: DatasetSpec) -> Optional[Tuple[str, float]]:
+def validation_floor(label_counts: Dict[int, int], dataset: DatasetSpec
+                     ) -> Optional[Tuple[str, float]]:
     """For binary tasks, ``('val_accuracy', floor)``: the validation split's
-    majority-class share plus one example (``core.floor``), counted over one
-    pass (``batches``) of ``validation_ds``; None for multi-class tasks,
-    whose selection metric is accuracy itself."""
+    majority-class share plus one example (``core.floor``), from
+    ``label_counts`` (``ValidationInput.label_counts``); None for
+    multi-class tasks, whose selection metric is accuracy itself."""
     if dataset.num_classes != 2:
         return None
-    labels = np.concatenate([y.numpy().reshape(-1) for _, y in validation_ds.take(batches)])
-    classes, counts = np.unique(labels, return_counts=True)
-    floor = majority_floor(dict(zip(classes.tolist(), counts.tolist())), "validation")
-    return "val_accuracy", floor["floor"]
+    return "val_accuracy", majority_floor(label_counts, "validation")["floor"]
 
 
 def augment(augmentation: Dict[str, Any]):
@@ -188,6 +205,8 @@ def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
         hparams["numeric_features"] = [F.transformed_name(k) for k in F.NUMERIC_FEATURES]
         cats = {F.transformed_name(k): count + 1
                 for k, (_, count) in F.CALENDAR_FEATURES.items()}
+        cats.update({F.transformed_name(k + F.NUMERIC_BUCKET_SUFFIX): F.NUMERIC_BUCKETS + 1
+                     for k in F.NUMERIC_FEATURES})
         cats.update({F.transformed_name(k): F.QUANTILE_BUCKETS + 1
                      for k in F.QUANTILE_FEATURES})
         cats.update({F.transformed_name(k): tft_output.vocabulary_size_by_name(k)
@@ -340,7 +359,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch,
                         augmentation=hparams.get("augmentation"))
     # fn_args.eval_files is the validation split (pipeline.trainer_args).
-    validation_ds, validation_steps = validation_input_fn(
+    validation = validation_input_fn(
         fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch, fn_args.eval_steps)
     with strategy.scope():
         model = family.build_model(hparams)
@@ -362,10 +381,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     best = KeepBestEpoch("val_" + selection_metric(dataset.num_classes),
                          state_dir=os.path.join(backup, BEST_DIR),
                          patience=config.get("early_stopping_patience"), write=is_chief(),
-                         floor=validation_floor(validation_ds, validation_steps, dataset))
+                         floor=validation_floor(validation.label_counts, dataset))
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=validation_ds, validation_steps=validation_steps, verbose=2,
+        validation_data=validation.dataset, validation_steps=validation.batches, verbose=2,
         callbacks=_callbacks(fn_args.model_run_dir, backup, backup_interval, steps, best,
                              config))
     print(f"[trainer] exporting epoch {best.best_epoch}: {best.summary()['reason']}",

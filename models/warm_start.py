@@ -32,7 +32,9 @@ families is indexed by input rows: the first ``Dense`` kernel of the
 tabular MLP (one row per numeric feature, then one per one-hot position of
 each categorical feature, in ``categorical_features`` order; ``models.
 dense``), the token ``Embedding`` of the text models (row 0 padding, then
-the vocabulary, then OOV buckets). ``input_rows`` labels each row (feature
+the vocabulary, then OOV buckets); with ``categorical_embedding_dim`` the
+Dense model's first weight is its concatenated embedding table, one row per
+one-hot position. ``input_rows`` labels each row (feature
 name, ``name=token`` for a vocabulary entry, ``name#i`` for a fixed bucket
 or an OOV bucket), and ``load`` copies a base row to the new row with the
 same label: a token both vocabularies know keeps its learnt row wherever its
@@ -88,13 +90,18 @@ def input_rows(modality: str, hparams: Dict[str, Any],
       vocabularies: ``{transformed feature name: tokens in id order}`` of the
         features Transform maps through a vocabulary (``vocabularies``).
     Returns:
-      tabular: numeric feature names, then per categorical feature
+      tabular: numeric feature names (not with categorical embeddings),
+      then per categorical feature
       ``cardinality`` labels: ``name=token`` for its vocabulary entries,
       ``name#i`` for fixed buckets and OOV buckets. text: ``#pad``, the
       vocabulary's ``=token``, ``#oov<j>``.
     """
     if modality == TABULAR:
-        rows = list(hparams["numeric_features"])
+        # One-hot MLP: the first Dense kernel's rows are the numerics, then
+        # the one-hot positions; with categorical embeddings the first
+        # weight is the concatenated table, one-hot positions only.
+        embedded = bool(hparams.get("categorical_embedding_dim"))
+        rows = [] if embedded else list(hparams["numeric_features"])
         for name, cardinality in hparams["categorical_features"].items():
             tokens = list(vocabularies.get(name, ()))[:cardinality]
             rows += [f"{name}={t}" for t in tokens]

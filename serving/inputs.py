@@ -33,6 +33,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
 from tfxp.core import features as F
+from tfxp.core.csv_types import CsvShapeError
 from tfxp.core.uris import is_uri
 
 Features = Dict[str, Any]
@@ -85,16 +86,16 @@ def csv_row_features(name: str, number: int, row: Dict[Optional[str], Any],
 
     Raises:
       ValueError: a cell does not convert to its feature's dtype (names the
-        file, row, column and value), or the row has more or fewer cells than
-        the header (``csv.DictReader`` files extra cells under the key None
-        and fills missing ones with None).
+        file, row, column and value); ``core.csv_types.CsvShapeError``, the
+        rule ``tfxp run``'s CSV check applies too: the row has more or fewer
+        cells than the header (``csv.DictReader`` files extra cells under the
+        key None and fills missing ones with None).
     """
     if None in row or any(cell is None for cell in row.values()):
         extra = row.get(None) or []
         cells = sum(1 for k, v in row.items() if k is not None and v is not None) + len(extra)
         columns = sum(1 for k in row if k is not None)
-        raise ValueError(f"{name}: row {number} has {cells} cell(s); the header names "
-                         f"{columns} column(s)")
+        raise CsvShapeError(f"{name}: row {number}", cells, columns)
     features: Features = {}
     for column, cell in row.items():
         if cell is None or cell == "" or column is None:

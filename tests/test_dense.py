@@ -36,3 +36,31 @@ def test_dense_gradient_steps_lower_the_loss():
     for _ in range(5):
         model.train_on_batch(x, y)
     assert model.evaluate(x, y, verbose=0)[0] < before
+
+
+def test_categorical_embeddings_are_rows_of_one_table_at_each_features_offset():
+    """With ``categorical_embedding_dim`` E the first weight is one table of
+    5 + 3 rows (feature ``d_xf``'s id i is row 5 + i), and the first hidden
+    layer sees ``[table[c], table[5 + d], a, b]``, checked against numpy."""
+    import tf_keras as keras
+
+    model = build_model({**HPARAMS, "categorical_embedding_dim": 4})
+    table = model.weights[0]
+    assert table.name.startswith("categorical_embeddings") and table.shape == (8, 4)
+    concat = next(l for l in model.layers if isinstance(l, keras.layers.Concatenate))
+    features = keras.Model(model.inputs, concat.output)
+    x, _ = _batch(6)
+    t = table.numpy()
+    expected = np.concatenate([t[x["c_xf"]], t[5 + x["d_xf"]], x["a_xf"][:, None],
+                               x["b_xf"][:, None]], axis=1)
+    np.testing.assert_allclose(features(x).numpy(), expected, rtol=1e-6)
+
+
+def test_embedded_dense_gradient_steps_lower_the_loss():
+    tf.keras.utils.set_random_seed(1)
+    model = build_model({**HPARAMS, "categorical_embedding_dim": 4})
+    x, y = _batch()
+    before = model.evaluate(x, y, verbose=0)[0]
+    for _ in range(5):
+        model.train_on_batch(x, y)
+    assert model.evaluate(x, y, verbose=0)[0] < before

@@ -144,3 +144,40 @@ def test_cosine_schedule_warms_up_to_the_rate_then_decays_to_zero():
                                     "total_steps": 15})
     assert float(short(1)) == pytest.approx(2e-3)
     assert learning_rate_schedule({"learning_rate": 1e-3}) == 1e-3
+
+
+def test_weight_decay_shrinks_kernels_by_rate_times_decay_and_spares_biases_and_norms():
+    """AdamW (``weight_decay`` > 0): a step with zero gradients moves no
+    weight through Adam (its moments are zero) and multiplies each kernel
+    and embedding by ``1 - learning_rate * weight_decay``; biases and layer
+    norm scales/offsets stay (``models.common.compile_classifier``)."""
+    import tf_keras as keras
+
+    hparams = _hparams("transformer", weight_decay=0.5, learning_rate=0.01)
+    model = get_family("transformer").build_model(hparams)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    before = {w.name: w.numpy() for w in model.trainable_variables}
+    model.optimizer.apply_gradients(
+        [(tf.zeros_like(w), w) for w in model.trainable_variables])
+    spared = ("bias", "gamma", "beta")
+    decayed = 0
+    for w in model.trainable_variables:
+        if any(s in w.name for s in spared):
+            np.testing.assert_array_equal(w.numpy(), before[w.name], err_msg=w.name)
+        else:
+            np.testing.assert_allclose(w.numpy(), before[w.name] * (1 - 0.01 * 0.5),
+                                       rtol=1e-6, err_msg=w.name)
+            decayed += 1
+    assert decayed >= 8  # embeddings, attention and feed-forward kernels, the head
+    plain = get_family("transformer").build_model(_hparams("transformer"))
+    assert type(plain.optimizer) is keras.optimizers.Adam
+
+
+def test_embedding_dropout_acts_in_training_only():
+    hparams = _hparams("transformer", embedding_dropout=0.5)
+    model = get_family("transformer").build_model(hparams)
+    x, _ = _batch("transformer")
+    inputs = {hparams["input_name"]: x}
+    inference = [model(inputs, training=False).numpy() for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    assert not np.allclose(model(inputs, training=True).numpy(), inference[0])

@@ -100,3 +100,22 @@ def test_missing_coordinates_get_the_extra_quantile_bucket(transformed):
             assert bucket == F.QUANTILE_BUCKETS
         else:
             assert 0 <= bucket < F.QUANTILE_BUCKETS
+
+
+def test_numeric_buckets_follow_the_values_and_missing_gets_the_extra_bucket(transformed):
+    """``<name>_bucket_xf``: present values in ``[0, NUMERIC_BUCKETS)``,
+    never decreasing as the value grows (quantile boundaries), the lowest and
+    the highest values in the first and the last bucket used; a missing value
+    in bucket ``NUMERIC_BUCKETS``."""
+    rows, out = transformed
+    for key in F.NUMERIC_FEATURES:
+        name = F.transformed_name(key + F.NUMERIC_BUCKET_SUFFIX)
+        present = sorted((float(r[key]), o[name]) for r, o in zip(rows, out) if r[key] != "")
+        assert all(o[name] == F.NUMERIC_BUCKETS for r, o in zip(rows, out) if r[key] == "")
+        buckets = [b for _, b in present]
+        assert all(0 <= b < F.NUMERIC_BUCKETS for b in buckets), key
+        assert buckets == sorted(buckets), key
+        # Quantile buckets over these ~50 rows spread them out.
+        assert len(set(buckets)) >= 5, (key, buckets)
+    # The sample holds rows without trip_seconds (see _rows_with_empty_fields).
+    assert any(r["trip_seconds"] == "" for r in rows)

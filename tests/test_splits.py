@@ -92,15 +92,20 @@ def test_validation_input_reads_the_same_examples_every_epoch(dense_run):
     files = [os.path.join(transformed, "Split-validation", "*")]
     count = len(_records(transformed, "validation"))
     batch = 128
-    dataset, batches = validation_input_fn(files, accessor, tft.TFTransformOutput(graph), batch)
+    dataset, batches, counts = validation_input_fn(files, accessor,
+                                                   tft.TFTransformOutput(graph), batch)
     assert batches == math.ceil(count / batch)
     labels = np.concatenate([y.numpy() for _, y in dataset.take(2 * batches)])
     # Two passes of one pass each: every example once per pass, same order.
     assert len(labels) == 2 * count
     np.testing.assert_array_equal(labels[:count], labels[count:])
-    capped, capped_batches = validation_input_fn(files, accessor, tft.TFTransformOutput(graph),
-                                                 batch, max_batches=3)
+    # The counts of the same read: the labels of one pass.
+    classes, tally = np.unique(labels[:count], return_counts=True)
+    assert counts == dict(zip(classes.tolist(), tally.tolist()))
+    capped, capped_batches, capped_counts = validation_input_fn(
+        files, accessor, tft.TFTransformOutput(graph), batch, max_batches=3)
     assert capped_batches == 3
+    assert sum(capped_counts.values()) == 3 * batch
     first = np.concatenate([y.numpy() for _, y in capped.take(6)])
     np.testing.assert_array_equal(first[:3 * batch], labels[:3 * batch])
     np.testing.assert_array_equal(first[3 * batch:], labels[:3 * batch])
@@ -147,11 +152,11 @@ def test_the_trainers_floor_is_the_validation_splits_majority_share(dense_run):
     transformed = _uri_of(store, summary.run_id, "Transform", "Examples")
     graph = _uri_of(store, summary.run_id, "Transform", "TransformGraph")
     expected = majority_floor(label_counts([os.path.join(raw, "Split-validation")]))
-    dataset, batches = validation_input_fn(
+    counts = validation_input_fn(
         [os.path.join(transformed, "Split-validation", "*")], _data_accessor(transformed),
-        tft.TFTransformOutput(graph), 100)
-    key, floor = validation_floor(dataset, batches, get_dataset("chicago_taxi"))
+        tft.TFTransformOutput(graph), 100).label_counts
+    key, floor = validation_floor(counts, get_dataset("chicago_taxi"))
     assert key == "val_accuracy"
     assert floor == pytest.approx(expected["floor"], abs=1e-12)
     assert 0.5 < expected["majority_share"] < floor < 1.0
-    assert validation_floor(dataset, batches, get_dataset("fashion_mnist")) is None
+    assert validation_floor(counts, get_dataset("fashion_mnist")) is None

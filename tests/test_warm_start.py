@@ -56,11 +56,12 @@ def test_the_config_key_is_typed_and_reaches_the_trainer_only_when_set():
 
 # -- the row remap and the compatibility check, on real Keras models --------
 
-def _tabular_hparams(vocab_tokens):
+def _tabular_hparams(vocab_tokens, embedding_dim=0):
     return {"numeric_features": ["fare_xf"],
             "categorical_features": {"trip_start_hour_xf": 3,
                                      "company_xf": len(vocab_tokens) + F.VOCAB_OOV_BUCKETS},
-            "hidden_units": [4], "dropout": 0.0, "num_classes": 2, "learning_rate": 1e-3}
+            "hidden_units": [4], "dropout": 0.0, "num_classes": 2, "learning_rate": 1e-3,
+            "categorical_embedding_dim": embedding_dim}
 
 
 def test_input_rows_label_tokens_by_token_and_buckets_by_index():
@@ -74,22 +75,27 @@ def test_input_rows_label_tokens_by_token_and_buckets_by_index():
         "#pad", "=good", "=bad", "#oov0", "#oov1"]
 
 
-def test_a_changed_vocabulary_keeps_each_tokens_learnt_row(tmp_path):
+@pytest.mark.parametrize("embedding_dim", [0, 4], ids=["one_hot", "embedded"])
+def test_a_changed_vocabulary_keeps_each_tokens_learnt_row(tmp_path, embedding_dim):
+    """The first weight (the one-hot MLP's first kernel, or the embedded
+    MLP's concatenated table; both 4 wide here) keeps each token's row."""
     # Old data: companies A, B, C (ids 0, 1, 2, OOV 3). New data: C became the
     # most frequent, B is gone, D is new: ids C=0, A=1, D=2, OOV 3.
     old_vocab, new_vocab = ["A", "B", "C"], ["C", "A", "D"]
     keras.utils.set_random_seed(1)
-    old = dense.build_model(_tabular_hparams(old_vocab))
-    old_rows = warm_start.input_rows(TABULAR, _tabular_hparams(old_vocab),
-                                     {"company_xf": old_vocab})
+    old_hparams = _tabular_hparams(old_vocab, embedding_dim)
+    old = dense.build_model(old_hparams)
+    old_rows = warm_start.input_rows(TABULAR, old_hparams, {"company_xf": old_vocab})
+    assert ("fare_xf" in old_rows) == (not embedding_dim)
     kernel = np.arange(len(old_rows) * 4, dtype=np.float32).reshape(len(old_rows), 4)
     old.set_weights([kernel] + [w + 0.5 for w in old.get_weights()[1:]])
     spec = warm_start.make_spec("dense", "chicago_taxi", {"hidden_units": [4]}, old_rows, old)
     warm_start.save(old, str(tmp_path), spec)
 
-    new = dense.build_model(_tabular_hparams(new_vocab))
+    new_hparams = _tabular_hparams(new_vocab, embedding_dim)
+    new = dense.build_model(new_hparams)
     fresh = new.get_weights()
-    rows = warm_start.input_rows(TABULAR, _tabular_hparams(new_vocab), {"company_xf": new_vocab})
+    rows = warm_start.input_rows(TABULAR, new_hparams, {"company_xf": new_vocab})
     stats = warm_start.load(new, str(tmp_path), warm_start.read_spec(str(tmp_path)), rows)
 
     got = new.get_weights()
@@ -97,12 +103,15 @@ def test_a_changed_vocabulary_keeps_each_tokens_learnt_row(tmp_path):
     old_row = {label: i for i, label in enumerate(old_rows)}
     for label in ("fare_xf", "trip_start_hour_xf#2", "company_xf=C", "company_xf=A",
                   "company_xf#3"):
-        np.testing.assert_array_equal(got[0][row[label]], kernel[old_row[label]])
+        if label in rows:
+            np.testing.assert_array_equal(got[0][row[label]], kernel[old_row[label]])
     np.testing.assert_array_equal(got[0][row["company_xf=D"]], fresh[0][row["company_xf=D"]])
     for mine, base in zip(got[1:], old.get_weights()[1:]):
         np.testing.assert_array_equal(mine, base)
-    # fare, 3 hours, C, A, OOV kept; D new; B dropped.
-    assert stats == {"weights": 4, "rows_kept": 7, "rows_new": 1, "rows_dropped": 1}
+    # (fare,) 3 hours, C, A, OOV kept; D new; B dropped. The embedded MLP has
+    # one more weight: the table, then the first Dense layer's kernel and bias.
+    assert stats == {"weights": 5 if embedding_dim else 4,
+                     "rows_kept": 6 if embedding_dim else 7, "rows_new": 1, "rows_dropped": 1}
 
 
 def test_other_architecture_hparams_stop_with_one_line_naming_them():
