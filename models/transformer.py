@@ -1,14 +1,12 @@
 """Transformer family: token + position embedding -> encoder blocks -> pooling."""
 from __future__ import annotations
 
-import math
 from typing import Any, Dict
 
 import tensorflow as tf
 import tf_keras as keras
 
 from tfxp.models.common import classifier
-from tfxp.models.registry import POOLINGS
 
 
 @keras.saving.register_keras_serializable(package="tfxp")
@@ -50,19 +48,6 @@ class MaskedMeanPooling(keras.layers.Layer):
         return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
 
 
-@keras.saving.register_keras_serializable(package="tfxp")
-class MaskedMaxPooling(keras.layers.Layer):
-    """Max over real tokens: float32 ``[N, L, D]`` + bool ``[N, L]`` -> ``[N, D]``.
-
-    A row without real tokens (empty text) pools to zeros rather than -inf.
-    """
-
-    def call(self, x, padding_mask):
-        mask = padding_mask[:, :, tf.newaxis]
-        pooled = tf.reduce_max(tf.where(mask, x, tf.float32.min), axis=1)
-        return tf.where(tf.reduce_any(mask, axis=1), pooled, tf.zeros_like(pooled))
-
-
 def encoder_block(x, attention_mask, dim: int, num_heads: int, ff_dim: int,
                   dropout: float):
     """Post-norm Transformer encoder block (Vaswani et al. 2017).
@@ -96,8 +81,7 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
 
     Token + position embedding -> ``num_blocks`` encoder blocks (multi-head
     self-attention with a padding mask, feed-forward, residual + layer norm)
-    -> pooling over real tokens (mean, max, or both concatenated) -> Dropout
-    -> Dense softmax.
+    -> mean pooling over real tokens -> Dropout -> Dense softmax.
 
     Args:
       hparams:
@@ -109,29 +93,17 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
         ff_dim: hidden width of each block's feed-forward network.
         num_blocks: encoder blocks (>= 2 by the seed document).
         dropout: dropout rate in attention, after each sublayer and before the head.
-        token_dropout: optional, default 0: rate at which whole token
-          positions of the embedded sequence are zeroed in training (the
-          same mask over all ``embedding_dim`` channels, noise shape
-          ``[N, L, 1]``; "word dropout", Iyyer et al. 2015).
-        token_embedding_dim: optional, default ``embedding_dim``: width E of
-          the token embedding table; when below ``embedding_dim`` a linear
-          map projects it up (ALBERT's factorized embedding, Lan et al.
-          2020: ``vocab_size`` x E + E x dim weights instead of
-          ``vocab_size`` x dim).
         embedding_dropout: optional, default 0: dropout rate on each value
           of the token + position embedding (Vaswani et al. 2017 drop the
           sum at the model's dropout rate).
-        pooling: optional, default ``'mean'``: how the encoder output
-          ``[N, L, dim]`` becomes ``[N, dim]`` over the real tokens:
-          ``'mean'``, ``'max'``, or ``'mean_max'`` (both, ``[N, 2 dim]``).
         num_classes, learning_rate, steps_per_execution: the head's, see
           ``models.common.classifier``.
     Returns:
       A compiled ``tf_keras.Model``: int64 ``[N, L]`` token ids (0 = padding)
       -> float32 ``[N, num_classes]`` class probabilities (softmax).
     Raises:
-      ValueError: ``embedding_dim`` not divisible by ``num_heads``,
-        ``num_blocks`` < 1, or an unknown ``pooling``.
+      ValueError: ``embedding_dim`` not divisible by ``num_heads``, or
+        ``num_blocks`` < 1.
     """
     dim, heads = int(hparams["embedding_dim"]), int(hparams["num_heads"])
     if dim % heads:
@@ -139,40 +111,19 @@ def build_model(hparams: Dict[str, Any]) -> keras.Model:
                          f"num_heads {heads}")
     if int(hparams["num_blocks"]) < 1:
         raise ValueError(f"transformer num_blocks must be >= 1, got {hparams['num_blocks']}")
-    pooling = hparams.get("pooling", "mean")
-    if pooling not in POOLINGS:
-        raise ValueError(f"transformer pooling must be one of {', '.join(POOLINGS)}, "
-                         f"got {pooling!r}")
     dropout = float(hparams.get("dropout", 0.0))
-    token_dropout = float(hparams.get("token_dropout", 0.0))
     tokens = keras.Input(shape=(hparams["max_tokens"],), name=hparams["input_name"],
                          dtype="int64")
     padding_mask = tf.not_equal(tokens, 0)                  # bool [N, L]
     attention_mask = padding_mask[:, tf.newaxis, :]         # bool [N, 1, L]
-    token_dim = int(hparams.get("token_embedding_dim") or dim)
-    x = keras.layers.Embedding(hparams["vocab_size"], token_dim)(tokens)
-    if token_dim != dim:
-        x = keras.layers.Dense(dim, use_bias=False)(x)
-    if hparams.get("scale_embeddings"):
-        x = x * math.sqrt(dim)
+    x = keras.layers.Embedding(hparams["vocab_size"], dim)(tokens)
     x = PositionEmbedding(hparams["max_tokens"])(x)
     embedding_dropout = float(hparams.get("embedding_dropout", 0.0))
     if embedding_dropout:
         x = keras.layers.Dropout(embedding_dropout)(x)
-    conv_kernel = int(hparams.get("conv_kernel", 0))
-    if conv_kernel:
-        x = keras.layers.Conv1D(dim, conv_kernel, padding="same", activation="relu")(
-            x * tf.cast(padding_mask, x.dtype)[:, :, tf.newaxis])
-    if token_dropout:
-        x = keras.layers.Dropout(token_dropout, noise_shape=(None, hparams["max_tokens"], 1))(x)
     for _ in range(int(hparams["num_blocks"])):
         x = encoder_block(x, attention_mask, dim, heads, int(hparams["ff_dim"]), dropout)
-    pooled = []
-    if pooling in ("mean", "mean_max"):
-        pooled.append(MaskedMeanPooling()(x, padding_mask))
-    if pooling in ("max", "mean_max"):
-        pooled.append(MaskedMaxPooling()(x, padding_mask))
-    x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate()(pooled)
+    x = MaskedMeanPooling()(x, padding_mask)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     return classifier(tokens, x, hparams, "transformer")
