@@ -76,13 +76,15 @@ def run_benches(names: List[str], quick: bool, python: str) -> Dict[str, Optiona
 
 
 def _fmt(value) -> str:
-    """A table cell: floats to 3 significant digits (thousands separated)."""
+    """A table cell: floats below 1 to 4 significant digits (AUCs and
+    accuracies differ in the third decimal), to 2 decimals below 100, else
+    whole and thousands separated."""
     if value is None:
         return ""
     if isinstance(value, float):
         if abs(value) >= 100:
             return f"{value:,.0f}"
-        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.4g}"
     return str(value).replace("|", "\\|")
 
 
@@ -155,6 +157,11 @@ def summary_markdown(results_dir: str = RESULTS_DIR) -> str:
             out += ["| measure | ours | reference | ratio | target | unit |",
                     "|---|---:|---:|---:|---|---|"]
             for r in rows:
+                if "measure" not in r and "best_val" in r:   # bench/hparam_sweep.py's rows
+                    r = {"measure": f"best validation {data.get('metric', 'accuracy')} of "
+                                    f"{json.dumps(r.get('overrides', {}))} (step "
+                                    f"{r.get('best_step')}, seed {data.get('seed')})",
+                         "ours": r["best_val"], "unit": data.get("metric", "accuracy")}
                 out.append("| " + " | ".join(_fmt(r.get(k)) for k in (
                     "measure", "ours", "reference", "ratio", "target", "unit")) + " |")
         else:
