@@ -289,12 +289,13 @@ def test_a_warm_run_on_new_data_starts_from_the_blessed_model_and_is_compared_wi
     old, new = runs["old"], runs["new"]
     record = _history(new)["warm_start"]
     assert record["status"] == warm_start.LOADED and record["base_model"] == old.model_uri
-    assert record["weights"] == 8  # 4 Dense layers x (kernel, bias)
-    # Input rows of the first kernel: 3 numeric, 25 + 8 + 13 calendar and
+    # The categorical embedding table, then 4 Dense layers x (kernel, bias).
+    assert record["weights"] == 9
+    # Rows of the table: 3 x 21 numeric-bucket, 25 + 8 + 13 calendar and
     # 4 x 11 quantile rows are kept by index; the vocabularies (payment type,
-    # companies, community areas) of the new half differ from the old half's
-    # (measured: 209 rows kept, 27 new, 46 dropped), kept by token.
-    assert record["rows_kept"] >= 3 + 46 + 44
+    # companies, community areas) of the new half differ from the old half's,
+    # kept by token.
+    assert record["rows_kept"] >= 3 * 21 + 46 + 44
     assert record["rows_new"] > 0 and record["rows_dropped"] > 0
     print(f"\nwarm start record: {json.dumps(record)}")
     assert new.coerced["trip_miles"]["INT->FLOAT"] == 7502
