@@ -93,6 +93,10 @@ def main(argv=None) -> int:
              for split in ("train", "validation")]
     columns = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
     labels = np.concatenate([p[1] for p in parts])
+    smallest_class = int(np.bincount(labels).min())
+    if args.folds > smallest_class:
+        parser.error(f"--folds {args.folds} is more than the {smallest_class} examples of the "
+                     f"rarer class in train + validation ({len(labels)} examples)")
     base = resolve_hparams(family, dataset, tft_output)
     numeric, categorical = base["numeric_features"], base["categorical_features"]
     bucketed = {F.transformed_name(k + F.NUMERIC_BUCKET_SUFFIX) for k in F.NUMERIC_FEATURES}

@@ -46,7 +46,7 @@ from bench.common import reproduce_command, write_result  # noqa: E402
 def _latest(pattern: str) -> str:
     found = sorted(glob.glob(pattern), key=lambda p: int(p.rstrip("/").rsplit("/", 1)[-1]))
     if not found:
-        raise SystemExit(f"bench/hparam_sweep.py: nothing matches {pattern}; run "
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: nothing matches {pattern}; run "
                          f"'tfxp run --model <family> --workspace <ws>' first")
     return found[-1]
 

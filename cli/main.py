@@ -232,10 +232,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dataset:
         raise UsageError("--model all runs each family on its default dataset; "
                          "drop --dataset")
-    rows, worst, run_ids = [], 0, []
+    # Every family's config is checked before the first pipeline runs: a
+    # setting only some families accept stops here, not after hours of runs.
+    configs = []
     for family in FAMILIES:
         args.model = family
-        config = config_from_args(args)
+        try:
+            configs.append(config_from_args(args))
+        except UsageError as err:
+            raise UsageError(f"--model all: family {family!r}: {err}") from None
+    rows, worst, run_ids = [], 0, []
+    for config in configs:
         code, summary, seconds = _run_one(config)
         worst = max(worst, code)
         rows.append(mlmd.comparison_row(config, summary, seconds))

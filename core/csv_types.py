@@ -148,7 +148,9 @@ def format_counts(counts: Counts) -> str:
 
 class CsvShapeError(ValueError):
     """A data row whose number of cells is not the header's; ``where`` names
-    the file and line."""
+    the file and the place: the line the record starts on (``tfxp run``'s
+    check, ``check_csv_file``) or the data row counted from 1 (``tfxp
+    score``/``predict``, ``serving.inputs``, whose messages count rows)."""
 
     def __init__(self, where: str, cells: int, columns: int):
         self.where = where

@@ -180,6 +180,10 @@ LR_SCHEDULES = ("constant", "cosine")
 # other hparam must equal the base model's.
 TRAINING_HPARAMS = ("learning_rate", "dropout", "lr_schedule", "augmentation",
                     "weight_decay", "embedding_dropout")
+# Architecture hparams added after models had been trained with the
+# behaviour their absence meant: a base model whose spec.json lacks one was
+# built that way (models/warm_start.py reads the spec with these filled in).
+ARCHITECTURE_WHEN_ABSENT = {"categorical_embedding_dim": 0}   # one-hot, before 2026-12-02
 
 
 def _is_int(v: Any) -> bool:

@@ -67,7 +67,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from tfxp.core import features as F
 from tfxp.core.datasets import TABULAR, TEXT
 from tfxp.core.uris import dirname, is_uri, join
-from tfxp.models.registry import TRAINING_HPARAMS
+from tfxp.models.registry import ARCHITECTURE_WHEN_ABSENT, TRAINING_HPARAMS
 
 WARM_START_DIR = "warm_start"   # in the Model artifact, beside Format-Serving
 SPEC_FILE = "spec.json"
@@ -191,7 +191,8 @@ def check_compatible(base: Dict[str, Any], family: str, dataset: str,
         raise WarmStartMismatch(
             f"{where} is a {base.get('family')} model for {base.get('dataset')}, this run "
             f"trains {family} for {dataset}; {advice}")
-    theirs = base.get("architecture") or {}
+    theirs = {**{k: v for k, v in ARCHITECTURE_WHEN_ABSENT.items() if k in architecture},
+              **(base.get("architecture") or {})}
     diffs = [f"{key} {json.dumps(theirs.get(key))} (base) vs "
              f"{json.dumps(architecture.get(key))} (this run)"
              for key in sorted(set(theirs) | set(architecture))

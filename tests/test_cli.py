@@ -56,6 +56,21 @@ def test_an_unknown_augmentation_in_a_config_file_exits_2_naming_the_field(capsy
     assert not os.path.exists(tmp_path / "ws" / "pipelines")  # no component ran
 
 
+def test_model_all_checks_every_familys_config_before_the_first_pipeline(capsys, tmp_path):
+    """A Dense-only hparam under ``--model all``: refused up front, naming the
+    family that rejects it, and no pipeline (not even Dense's) has run."""
+    config = tmp_path / "config.json"
+    config.write_text('{"hparams": {"categorical_embedding_dim": 4}}')
+    code, err = _run(capsys, "--model", "all", "--workspace", str(tmp_path / "ws"),
+                     "--config", str(config))
+    assert code == 2
+    assert err == ("tfxp: error: --model all: family 'cnn': unknown hparam "
+                   "'categorical_embedding_dim' for model family 'cnn'; expected some of: "
+                   "augmentation, dense_units, dropout, filters, learning_rate, lr_schedule, "
+                   "weight_decay")
+    assert not os.path.exists(tmp_path / "ws" / "pipeline_root")
+
+
 @pytest.mark.parametrize("config, expected", [
     ({"max_metric_drop": "x"}, "config key 'max_metric_drop' must be a finite number, got \"x\""),
     ({"metric_threshold": "0.5"}, "config key 'metric_threshold' must be a finite number or null"),

@@ -130,6 +130,22 @@ def test_other_architecture_hparams_stop_with_one_line_naming_them():
                                     "dense", "chicago_taxi", architecture(family, {}), "/m")
 
 
+def test_a_base_from_before_categorical_embeddings_counts_as_one_hot():
+    """A Dense spec.json written before ``categorical_embedding_dim`` existed
+    lacks the key; its model was one-hot, so a one-hot run may warm-start from
+    it and an embedded one is told the difference."""
+    family = get_family("dense")
+    old = architecture(family, {"categorical_embedding_dim": 0})
+    del old["categorical_embedding_dim"]
+    base = {"family": "dense", "dataset": "chicago_taxi", "architecture": old}
+    warm_start.check_compatible(base, "dense", "chicago_taxi",
+                                architecture(family, {"categorical_embedding_dim": 0}), "/m/1")
+    with pytest.raises(warm_start.WarmStartMismatch,
+                       match=r"categorical_embedding_dim 0 \(base\) vs 8 \(this run\)"):
+        warm_start.check_compatible(base, "dense", "chicago_taxi", architecture(family, {}),
+                                    "/m/1")
+
+
 def test_training_hparams_may_change_in_a_warm_start():
     family = get_family("dense")
     base = {"family": "dense", "dataset": "chicago_taxi",
