@@ -204,8 +204,30 @@ def _run_one(config):
         print(f"tfxp: error: {err}", file=sys.stderr)
         return EXIT_FAILED, err.summary, time.perf_counter() - start
     print(mlmd.format_summary(summary), flush=True)
+    if summary.blessed is False:
+        print_failed_checks(config.workspace, summary.run_id)
     _report_after_run(config.workspace, summary.run_id)
     return (0 if summary.ok else EXIT_FAILED), summary, time.perf_counter() - start
+
+
+def print_failed_checks(workspace: str, run_id: str) -> None:
+    """Prints why the Evaluator did not bless the run's model: TFMA's failed
+    checks, one ``  failed check: ...`` line each (the run report's "Failed
+    checks", ``report.load_blessing``). A result that cannot be read is a
+    warning: the run itself is done."""
+    from tfxp.observability import mlmd, report
+
+    try:
+        store = mlmd.open_store(Workspace(workspace).metadata_path)
+        evaluator = mlmd.run_outputs(store, run_id).get("Evaluator", {})
+        failures = report.load_blessing(evaluator["ModelEvaluation"].uri,
+                                        evaluator.get("ModelBlessing")).failures
+    except Exception as err:  # noqa: BLE001 - the run itself is done
+        print(f"tfxp: warning: failed checks of run {run_id} not read: "
+              f"{type(err).__name__}: {err}", file=sys.stderr)
+        return
+    for failure in failures:
+        print(f"  failed check: {failure}", flush=True)
 
 
 def _report_after_run(workspace: str, run_id: str) -> None:
