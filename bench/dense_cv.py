@@ -99,7 +99,7 @@ def main(argv=None) -> int:
                      f"rarer class in train + validation ({len(labels)} examples)")
     base = resolve_hparams(family, dataset, tft_output)
     numeric, categorical = base["numeric_features"], base["categorical_features"]
-    bucketed = {F.transformed_name(k + F.NUMERIC_BUCKET_SUFFIX) for k in F.NUMERIC_FEATURES}
+    bucketed = {F.numeric_bucket_name(k) for k in F.NUMERIC_FEATURES}
 
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     steps = list(range(args.every, args.steps + 1, args.every))

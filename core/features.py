@@ -16,7 +16,12 @@ NUMERIC_FEATURES = ("fare", "trip_miles", "trip_seconds")
 # (5-fold cross-validation on train + validation, 2026-12-02: mean AUC 0.948
 # with the z-scores alone, 0.951 with 20 buckets; bench/dense_cv.py).
 NUMERIC_BUCKETS = 20
-NUMERIC_BUCKET_SUFFIX = "_bucket"
+
+
+def numeric_bucket_name(key: str) -> str:
+    """``'fare'`` -> ``'fare_bucket_xf'``: the quantile-bucket twin of a
+    numeric feature, a transformed name like any other."""
+    return transformed_name(key + "_bucket")
 
 # Integer calendar fields cut at fixed boundaries: name -> number of values.
 # Bucket i holds value (first + i); a missing value gets its own last bucket.

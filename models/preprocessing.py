@@ -83,7 +83,7 @@ def tabular_preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
         z = tft.scale_to_z_score(cast(inputs[key], tf.float32))
         out[F.transformed_name(key)] = to_dense(z, 0.0)
         buckets = tft.bucketize(cast(inputs[key], tf.float32), F.NUMERIC_BUCKETS)
-        out[F.transformed_name(key + F.NUMERIC_BUCKET_SUFFIX)] = to_dense(
+        out[F.numeric_bucket_name(key)] = to_dense(
             cast(buckets, tf.int64), tf.constant(F.NUMERIC_BUCKETS, tf.int64))
     for key, (first, count) in F.CALENDAR_FEATURES.items():
         value = to_dense(cast(inputs[key], tf.int64), -1) - first

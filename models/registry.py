@@ -190,19 +190,21 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _positive_ints(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and bool(v) and all(_is_int(x) and x > 0 for x in v)
 
 
 # Checks of the builders' hparams, by name: what "makes sense" for each.
 _HPARAM_CHECKS: Dict[str, tuple] = {
-    "learning_rate": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                      and 0 < v < 1, "a number in (0, 1)"),
-    **{k: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                and 0 <= v < 1, "a number in [0, 1)") for k in ("dropout", "embedding_dropout")},
+    "learning_rate": (lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    **{k: (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+       for k in ("dropout", "embedding_dropout")},
     # AdamW's decay is weight_decay x learning rate per step (models/common.py).
-    "weight_decay": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                     and 0 <= v <= 10, "a number in [0, 10]"),
+    "weight_decay": (lambda v: _is_number(v) and 0 <= v <= 10, "a number in [0, 10]"),
     **{k: (_positive_ints, "a non-empty list of ints >= 1")
        for k in ("hidden_units", "filters", "dense_units", "stage_filters")},
     "categorical_embedding_dim": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0: one-hot)"),

@@ -205,7 +205,7 @@ def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
         hparams["numeric_features"] = [F.transformed_name(k) for k in F.NUMERIC_FEATURES]
         cats = {F.transformed_name(k): count + 1
                 for k, (_, count) in F.CALENDAR_FEATURES.items()}
-        cats.update({F.transformed_name(k + F.NUMERIC_BUCKET_SUFFIX): F.NUMERIC_BUCKETS + 1
+        cats.update({F.numeric_bucket_name(k): F.NUMERIC_BUCKETS + 1
                      for k in F.NUMERIC_FEATURES})
         cats.update({F.transformed_name(k): F.QUANTILE_BUCKETS + 1
                      for k in F.QUANTILE_FEATURES})

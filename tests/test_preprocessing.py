@@ -109,7 +109,7 @@ def test_numeric_buckets_follow_the_values_and_missing_gets_the_extra_bucket(tra
     in bucket ``NUMERIC_BUCKETS``."""
     rows, out = transformed
     for key in F.NUMERIC_FEATURES:
-        name = F.transformed_name(key + F.NUMERIC_BUCKET_SUFFIX)
+        name = F.numeric_bucket_name(key)
         present = sorted((float(r[key]), o[name]) for r, o in zip(rows, out) if r[key] != "")
         assert all(o[name] == F.NUMERIC_BUCKETS for r, o in zip(rows, out) if r[key] == "")
         buckets = [b for _, b in present]
