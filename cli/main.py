@@ -210,15 +210,16 @@ def _run_one(config):
     return (0 if summary.ok else EXIT_FAILED), summary, time.perf_counter() - start
 
 
-def print_failed_checks(workspace: str, run_id: str) -> None:
+def print_failed_checks(workspace: str, run_id: str, store=None) -> None:
     """Prints why the Evaluator did not bless the run's model: TFMA's failed
     checks, one ``  failed check: ...`` line each (the run report's "Failed
-    checks", ``report.load_blessing``). A result that cannot be read is a
+    checks", ``report.load_blessing``). ``store``: the workspace's open MLMD
+    store, if the caller has one. A result that cannot be read is a
     warning: the run itself is done."""
     from tfxp.observability import mlmd, report
 
     try:
-        store = mlmd.open_store(Workspace(workspace).metadata_path)
+        store = store or mlmd.open_store(Workspace(workspace).metadata_path)
         evaluator = mlmd.run_outputs(store, run_id).get("Evaluator", {})
         failures = report.load_blessing(evaluator["ModelEvaluation"].uri,
                                         evaluator.get("ModelBlessing")).failures
@@ -288,9 +289,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if args.run:
         try:
-            print(mlmd.format_summary(mlmd.run_summary(store, args.run), every_slice=True))
+            summary = mlmd.run_summary(store, args.run)
         except KeyError as err:
             raise UsageError(str(err.args[0])) from None
+        print(mlmd.format_summary(summary, every_slice=True))
+        if summary.blessed is False:
+            print_failed_checks(args.workspace, args.run, store)
         return 0
     print(mlmd.format_status([mlmd.run_summary(store, run_id)
                               for _, run_id in mlmd.list_runs(store)]))

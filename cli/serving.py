@@ -159,10 +159,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     client = (RestClient(args.rest_url, timeout=args.timeout) if args.rest
               else ServingClient(args.server, timeout=args.timeout,
                                  max_message_bytes=64 * 1024 * 1024))
+    numbered = []   # (row number, features) of a CSV, to name a row the model refuses
     try:
         if args.csv:
-            examples = inputs.csv_examples(
+            numbered = inputs.numbered_csv_examples(
                 args.csv, rows, _raw_dtypes(client, args.model, args.version, args.label))
+            examples = [features for _, features in numbered]
         elif args.png:
             examples = inputs.png_examples(args.png)
         elif args.idx:
@@ -179,7 +181,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise UsageError(str(err)) from None
     except ServingError as err:
-        print(f"tfxp: error: {err}", file=sys.stderr)
+        feature = inputs.required_feature(err.message)
+        row = feature and inputs.first_without(feature, numbered)
+        print(f"tfxp: error: {err.code.name}: "
+              f"{inputs.missing_required_message(f'{args.csv}: row {row}', feature)}"
+              if row else f"tfxp: error: {err}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         if hasattr(client, "close"):

@@ -381,8 +381,13 @@ def _write_sorted_csv(rows: List[Tuple[Tuple[int, int], str]], path: str, header
 
 def _not_bad_input(record: logging.LogRecord) -> bool:
     """False for Beam's log of a bundle that failed on a ``BadInputError``
-    (a traceback): the error reaches the user once, as its one line."""
-    return not (record.exc_info and isinstance(record.exc_info[1], BadInputError))
+    or on an example without a feature the model requires (a traceback): the
+    error reaches the user once, as its one line (``runner.score``)."""
+    from tfxp.serving.inputs import required_feature
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, BadInputError)
+                or (error is not None and required_feature(str(error))))
 
 
 def run_pipeline(files: Sequence[str], kind: str, raw_dtypes: Dict[str, int], spec,

@@ -461,12 +461,18 @@ def score(config: ScoreConfig) -> ScoreResult:
             name for name, _ in bulk.log_columns(bulk.probe(spec, first))]
         setup_seconds = time.perf_counter() - start
         tf.io.gfile.makedirs(tmp)
-        examples, seconds = bulk.run_pipeline(
-            files, kind, model.raw_dtypes, spec,
-            bulk.log_metadata(model.name, model.version, config.signatures),
-            config.output_format, header, tmp, config.beam_pipeline_args,
-            single_file=runs_locally(config.beam_pipeline_args),
-            spread=not runs_in_process(config.beam_pipeline_args))
+        try:
+            examples, seconds = bulk.run_pipeline(
+                files, kind, model.raw_dtypes, spec,
+                bulk.log_metadata(model.name, model.version, config.signatures),
+                config.output_format, header, tmp, config.beam_pipeline_args,
+                single_file=runs_locally(config.beam_pipeline_args),
+                spread=not runs_in_process(config.beam_pipeline_args))
+        except Exception as err:  # noqa: BLE001 - re-raised unless it is a missing feature
+            missing = _missing_required(err, kind, files, model)
+            if missing:
+                raise UsageError(missing) from None
+            raise
         manifest = {
             "model": model.name, "version": model.version, "model_path": model.path,
             "signatures": list(config.signatures), "methods": model.methods,
@@ -487,6 +493,25 @@ def score(config: ScoreConfig) -> ScoreResult:
                 tf.io.gfile.rmtree(config.output)
     return ScoreResult(model, kind, tuple(files), examples, seconds, setup_seconds,
                        tuple(outputs))
+
+
+def _missing_required(err: Exception, kind: str, files: Sequence[str],
+                      model: ScoredModel) -> Optional[str]:
+    """For a run the model stopped because an example lacks a feature it
+    requires (``serving.inputs.required_feature``), the line naming the first
+    file and row (line, record) without it; None for any other failure or if
+    no row lacks it. Reads the inputs again, from the start, on the driver."""
+    from tfxp.serving import inputs
+
+    feature = inputs.required_feature(str(err))
+    if not feature:
+        return None
+    unit = {bulk.CSV_INPUT: "row", bulk.TEXT_INPUT: "line"}.get(kind, "record")
+    for path in files:
+        number = inputs.first_without(feature, bulk.read_records(kind, path, model.raw_dtypes))
+        if number is not None:
+            return inputs.missing_required_message(f"{path}: {unit} {number}", feature)
+    return None
 
 
 def format_result(result: ScoreResult) -> str:

@@ -22,11 +22,21 @@ scoring. A feature dict becomes a ``tf.Example`` through
 
 Row and line numbers count from 1 (the first data row after the header, the
 first line), as the error messages say them.
+
+A row that leaves out a feature the model requires (one the schema gives
+shape ``[1]``, which the signatures parse as a ``FixedLenFeature`` without a
+default) is refused by the model, not by these readers: they do not know the
+model's parse spec (a gRPC client sees only signature dtypes). TF's parser
+names the feature but not the example (``example_proto_fast_parsing.cc``:
+"Feature: X (data type: T) is required but could not be found.");
+``required_feature`` reads that name back and ``first_without`` finds the
+row, so ``tfxp predict`` and ``tfxp score`` can say which row lacks what.
 """
 from __future__ import annotations
 
 import csv
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+import re
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -140,6 +150,12 @@ def csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Feature
     """The feature dicts of data rows ``rows`` (a slice of 0-based row
     indexes) of the CSV file ``path``; rows outside the slice are not
     converted. Raises ``ValueError`` as ``iter_csv_examples``."""
+    return [features for _, features in numbered_csv_examples(path, rows, dtypes)]
+
+
+def numbered_csv_examples(path: str, rows: slice,
+                          dtypes: Dict[str, int]) -> List[Tuple[int, Features]]:
+    """``csv_examples`` with each row's number (from 1, as messages say it)."""
     with open_text(path) as f:
         try:
             reader = csv.DictReader(f)
@@ -147,7 +163,45 @@ def csv_examples(path: str, rows: slice, dtypes: Dict[str, int]) -> List[Feature
             table = list(enumerate(reader, start=1))[rows]
         except UnicodeDecodeError as err:
             raise _not_text(path, err) from None
-    return [csv_row_features(path, number, row, dtypes) for number, row in table]
+    return [(number, csv_row_features(path, number, row, dtypes)) for number, row in table]
+
+
+# tensorflow/core/util/example_proto_fast_parsing.cc, for a FixedLenFeature
+# without a default that an example lacks (or holds with no values).
+_REQUIRED_MISSING = re.compile(
+    r"Feature: (\S+) \(data type: \w+\) is required but could not be found")
+
+
+def required_feature(message: str) -> Optional[str]:
+    """The feature a ``tf.io.parse_example`` error ``message`` names as
+    required but missing, or None for any other message."""
+    found = _REQUIRED_MISSING.search(message)
+    return found.group(1) if found else None
+
+
+def first_without(feature: str, numbered: Iterable[Tuple[int, Any]]) -> Optional[int]:
+    """The number of the first ``(number, example)`` whose example has no
+    value for ``feature`` (None if all have one). An example is a feature
+    dict (these readers') or a serialized ``tf.Example`` (bytes)."""
+    for number, example in numbered:
+        if isinstance(example, bytes):
+            values = tf.train.Example.FromString(example).features.feature.get(feature)
+            present = values is not None and any(
+                len(getattr(values, kind).value)
+                for kind in ("bytes_list", "float_list", "int64_list"))
+        else:
+            present = feature in example
+        if not present:
+            return number
+    return None
+
+
+def missing_required_message(where: str, feature: str) -> str:
+    """One line for a row ``where`` (e.g. ``'rows.csv: row 3'``) without a
+    value for the required ``feature``."""
+    return (f"{where}: no value for {feature!r}, which the model requires (its schema "
+            f"gives {feature!r} one value in every example; an empty cell is a "
+            f"missing value)")
 
 
 def int_cell(cell: str) -> int:

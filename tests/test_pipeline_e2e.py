@@ -120,14 +120,18 @@ def test_unreachable_threshold_blocks_the_push_and_leaves_serving_unchanged(dens
     _, gated = run_tiny_pipeline(config.workspace, "dense", metric_threshold=1.0)
     assert gated.blessed is False
     assert gated.pushed_path is None
-    # tfxp run prints why, from TFMA's validation result: the AUC under 1.0.
-    from tfxp.cli.main import print_failed_checks
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        print_failed_checks(config.workspace, gated.run_id)
+    # tfxp run (print_failed_checks) and tfxp status --run print why, from
+    # TFMA's validation result: the AUC under 1.0.
+    from tfxp.cli.main import main, print_failed_checks
     auc = gated.metrics["Overall"]["auc"]
-    assert re.search(rf"^  failed check: Overall: auc = {auc:.4f} fails auc >= 1\b",
-                     out.getvalue(), re.M), out.getvalue()
+    for show in (lambda: print_failed_checks(config.workspace, gated.run_id),
+                 lambda: main(["status", "--workspace", config.workspace,
+                               "--run", gated.run_id])):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            show()
+        assert re.search(rf"^  failed check: Overall: auc = {auc:.4f} fails auc >= 1\b",
+                         out.getvalue(), re.M), out.getvalue()
     states = {c.component: c.state for c in gated.components}
     assert states["Pusher"] == "COMPLETE" and states["Trainer"] == "CACHED"
     after = {v: saved_model_digest(os.path.join(config.serving_base, str(v)))

@@ -31,6 +31,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfxp.cli.main import main
 from tfxp.core import features as F
 from tfxp.core.datasets import taxi_csv_dir
+from tfxp.core.signatures import RAW_SIGNATURE
 from tfxp.core.workspace import Workspace
 from tfxp.serving import inputs
 from tfxp.serving.client import ServingClient, make_example
@@ -404,6 +405,32 @@ def _bad_cell(folder) -> str:
     return _write(folder / "x.csv", _taxi_text(3) + first.replace(",12.45,", ",twelve,") + "\n")
 
 
+def _empty_required_cell(folder) -> str:
+    """Three good taxi rows, then the first again with its trip_start_hour
+    (required: shape [1] in the schema) left empty."""
+    lines = _taxi_text(1).splitlines()
+    cells = next(csv.reader([lines[1]]))
+    cells[next(csv.reader([lines[0]])).index("trip_start_hour")] = ""
+    return _write(folder / "x.csv", _taxi_text(3) + ",".join(cells) + "\n")
+
+
+def _tfrecord_without_required(folder, dense) -> str:
+    """Three taxi rows as TFRecords typed as the model's raw signature types
+    them (``tfxp predict``'s reader), the second without trip_start_hour."""
+    import io
+
+    sigdef = read_signature_defs(dense.pushed)[RAW_SIGNATURE]
+    dtypes = {k: v.dtype for k, v in sigdef.inputs.items()}
+    path = str(folder / "x.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for number, features in inputs.iter_csv_examples(io.StringIO(_taxi_text(3)), "x",
+                                                         dtypes):
+            if number == 2:
+                del features["trip_start_hour"]
+            writer.write(make_example(features).SerializeToString())
+    return path
+
+
 def _short_row(folder) -> str:
     """Three good taxi rows, then one cut to three cells."""
     return _write(folder / "x.csv", _taxi_text(3) + "8,1,2\n")
@@ -429,6 +456,12 @@ BAD_INPUTS = [
      "not UTF-8 text"),
     ("bad cell past the first row (met in the Beam worker)", lambda t, d: _bad_cell(t), [],
      "row 4, column 'fare': 'twelve' is not a valid float"),
+    ("empty required cell past the first row (the model refuses it)",
+     lambda t, d: _empty_required_cell(t), [],
+     "x.csv: row 4: no value for 'trip_start_hour', which the model requires"),
+    ("TFRecord example without a required feature (the model refuses it)",
+     lambda t, d: _tfrecord_without_required(t, d), [],
+     "x.tfrecord: record 2: no value for 'trip_start_hour', which the model requires"),
     ("short row past the first (met in the Beam worker)", lambda t, d: _short_row(t), [],
      "x.csv: row 4 has 3 cell(s); the header names "),
     ("truncated TFRecord (met in the Beam worker)", lambda t, d: _truncated_gzip(t / "x.gz", d),

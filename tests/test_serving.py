@@ -426,6 +426,35 @@ def test_cli_predict_prints_top_classes_over_grpc_and_rest(dense_server, capsys)
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
+def test_cli_predict_names_the_row_without_a_required_feature(dense_server, capsys, tmp_path):
+    """The server refuses the batch with TF's parser message, which names the
+    feature but no example; the CLI names the row, over gRPC and REST."""
+    from tfxp.cli.main import main
+    from tfxp.core.datasets import taxi_csv_dir
+
+    with open(os.path.join(taxi_csv_dir(), "data.csv")) as f:
+        lines = f.read().splitlines()[:4]
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    assert len(cells) == len(header)
+    cells[header.index("trip_start_hour")] = ""
+    lines[2] = ",".join(cells)
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(lines) + "\n")
+    for transport in (["--server", dense_server.grpc_target],
+                      ["--rest", "--rest-url", dense_server.rest_url]):
+        assert main(["predict", "--model", MODEL, "--csv", str(path), *transport]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"tfxp: error: INVALID_ARGUMENT: {path}: row 2: no value for "
+                       f"'trip_start_hour', which the model requires (its schema gives "
+                       f"'trip_start_hour' one value in every example; an empty cell is a "
+                       f"missing value)"], err
+    # rows past the one without it are not blamed: rows 3.. are all whole
+    assert main(["predict", "--model", MODEL, "--csv", str(path), "--rows", "2:3",
+                 "--server", dense_server.grpc_target]) == 0
+    capsys.readouterr()
+
+
 # ------------------------------------------------------------------ real TF Serving
 
 def _free_port() -> int:
