@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import struct
+import re
 import threading
 import time
 import urllib.error
@@ -32,6 +33,7 @@ from tfxp.serving.client import RestClient, ServingClient
 from tfxp.serving.errors import (FailedPreconditionError, InvalidArgumentError, NotFoundError,
                             ServingError, UnavailableError)
 from tfxp.serving.manager import aspired_versions, parse_config, single_model_config, validate_config
+from tfxp.serving.metrics import parse_monitoring_config
 from tfxp.serving.server import ModelServer
 from tests.serving_toy import CLASSES, toy_examples, write_toy_model
 
@@ -448,14 +450,29 @@ def test_deployment_files_serve_the_workspace_models(tmp_path, toy_versions):
             for m in container.model_config_list.config] == [("toy", "/models/toy",
                                                               "tensorflow")]
     local = parse_config(open(paths["local_config"]).read())
-    with serve(local) as server, ServingClient(server.grpc_target) as client:
+    # monitoring.config, read as --monitoring_config_file reads it, turns on
+    # the exporter at the path the pod annotations give Prometheus.
+    metrics_path = parse_monitoring_config(open(paths["monitoring"]).read())
+    assert metrics_path == "/monitoring/prometheus/metrics"
+    with serve(local, metrics_path=metrics_path) as server, \
+            ServingClient(server.grpc_target) as client:
         assert client.predict("toy", {"x": X, "tag": TAGS}).model_version == 2
+        scraped = urllib.request.urlopen(server.rest_url + metrics_path).read().decode()
+        assert re.search(r'^:tensorflow:serving:request_count\{API="Predict",model_name="toy",'
+                         r'signature_name="serving_default",status="OK"\} 1\.0$',
+                         scraped, re.M), scraped
     config_map, deployment, service = yaml.safe_load_all(open(paths["kubernetes"]))
     assert parse_config(config_map["data"]["models.config"]) == container
-    pod = deployment["spec"]["template"]["spec"]
+    assert config_map["data"]["monitoring.config"] == open(paths["monitoring"]).read()
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true", "prometheus.io/port": "8501",
+        "prometheus.io/path": metrics_path}
+    pod = template["spec"]
     container_spec = pod["containers"][0]
     assert container_spec["image"] == TF_SERVING_IMAGE
     assert "--model_config_file=/config/models.config" in container_spec["args"]
+    assert "--monitoring_config_file=/config/monitoring.config" in container_spec["args"]
     assert {m["mountPath"] for m in container_spec["volumeMounts"]} == {"/models", "/config"}
     assert {v["name"] for v in pod["volumes"]} == {"models", "config"}
     assert {p["port"] for p in service["spec"]["ports"]} == {8500, 8501}
@@ -463,6 +480,8 @@ def test_deployment_files_serve_the_workspace_models(tmp_path, toy_versions):
     docker = open(paths["docker"]).read()
     assert f"{workspace / 'serving'}:/models:ro" in docker and TF_SERVING_IMAGE in docker
     assert "--model_config_file=/config/models.config" in docker
+    assert (f"{workspace / 'deploy' / 'monitoring.config'}:/config/monitoring.config:ro"
+            in docker and "--monitoring_config_file=/config/monitoring.config" in docker)
 
 
 def test_idx_reader_and_top_class_formatting(tmp_path):

@@ -8,9 +8,15 @@ the layout TF Serving reads. From that folder this module writes:
   the container mount ``/models`` (``--model_config_file``);
 - ``models.local.config``: the same with this machine's absolute paths, for
   ``tfxp serve --model_config_file`` or a local ``tensorflow_model_server``;
-- ``kubernetes.yaml``: ConfigMap (the config) + Deployment of
-  ``tensorflow/serving`` mounting the model folder from a PersistentVolumeClaim
-  + Service (gRPC 8500, REST 8501);
+- ``monitoring.config``: a ``MonitoringConfig`` text proto
+  (tensorflow_serving/config/monitoring_config.proto) turning on TF Serving's
+  Prometheus exporter at ``/monitoring/prometheus/metrics`` on the REST port
+  (``--monitoring_config_file``; ``tfxp serve`` takes the same file);
+- ``kubernetes.yaml``: ConfigMap (both configs) + Deployment of
+  ``tensorflow/serving`` mounting the model folder from a PersistentVolumeClaim,
+  its pods annotated for Prometheus' ``kubernetes_sd`` scraping
+  (``prometheus.io/scrape``, ``/port``, ``/path``) + Service (gRPC 8500,
+  REST 8501);
 - ``docker_run.sh``: the equivalent ``docker run`` line.
 
 ``python -m tfxp.serving.deploy --workspace WS [--out DIR]`` (default DIR:
@@ -33,6 +39,7 @@ TF_SERVING_IMAGE = "tensorflow/serving:2.16.1"
 CONTAINER_MODEL_ROOT = "/models"
 CONTAINER_CONFIG_DIR = "/config"
 CONFIG_FILE = "models.config"
+MONITORING_FILE = "monitoring.config"
 LOCAL_CONFIG_FILE = "models.local.config"
 GRPC_PORT, REST_PORT = 8500, 8501
 PLATFORM = "tensorflow"
@@ -100,6 +107,24 @@ def config_text(config: model_server_config_pb2.ModelServerConfig) -> str:
     return text_format.MessageToString(config)
 
 
+def monitoring_text() -> str:
+    """The ``MonitoringConfig`` text proto enabling Prometheus at TF Serving's
+    default path (``serving.metrics.DEFAULT_PATH``)."""
+    from tfxp.serving.metrics import DEFAULT_PATH, MonitoringConfig
+
+    config = MonitoringConfig()
+    config.prometheus_config.enable = True
+    config.prometheus_config.path = DEFAULT_PATH
+    return text_format.MessageToString(config)
+
+
+def _server_args() -> list:
+    """The ``tensorflow_model_server`` flags both deployments pass."""
+    return [f"--model_config_file={CONTAINER_CONFIG_DIR}/{CONFIG_FILE}",
+            "--model_config_file_poll_wait_seconds=60",
+            f"--monitoring_config_file={CONTAINER_CONFIG_DIR}/{MONITORING_FILE}"]
+
+
 def kubernetes_manifests(config: model_server_config_pb2.ModelServerConfig, *,
                          name: str = "tf-serving", image: str = TF_SERVING_IMAGE,
                          claim_name: str = "tfx-models", replicas: int = 1,
@@ -109,21 +134,25 @@ def kubernetes_manifests(config: model_server_config_pb2.ModelServerConfig, *,
     The model folder (the workspace's ``serving/``) is expected on the
     PersistentVolumeClaim ``claim_name``, mounted read-only at ``/models``;
     the Deployment polls it every second, so a push is picked up without a
-    restart, and re-reads the config every 60 s.
+    restart, and re-reads the config every 60 s. Pods export Prometheus
+    metrics on the REST port (``monitoring_text``) and carry the
+    ``prometheus.io/*`` annotations that Prometheus' Kubernetes service
+    discovery examples relabel on.
     """
+    from tfxp.serving.metrics import DEFAULT_PATH
+
     names = [m.name for m in config.model_config_list.config]
     meta = {"name": name, "labels": {"app": name}}
     if namespace:
         meta["namespace"] = namespace
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta),
-                  "data": {CONFIG_FILE: config_text(config)}}
+                  "data": {CONFIG_FILE: config_text(config),
+                           MONITORING_FILE: monitoring_text()}}
     container = {
         "name": "tensorflow-serving",
         "image": image,
         "command": ["tensorflow_model_server"],
-        "args": [f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}",
-                 f"--model_config_file={CONTAINER_CONFIG_DIR}/{CONFIG_FILE}",
-                 "--model_config_file_poll_wait_seconds=60",
+        "args": [f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}", *_server_args(),
                  "--file_system_poll_wait_seconds=1"],
         "ports": [{"name": "grpc", "containerPort": GRPC_PORT},
                   {"name": "http", "containerPort": REST_PORT}],
@@ -143,7 +172,9 @@ def kubernetes_manifests(config: model_server_config_pb2.ModelServerConfig, *,
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": name}},
+                "metadata": {"labels": {"app": name}, "annotations": {
+                    "prometheus.io/scrape": "true", "prometheus.io/port": str(REST_PORT),
+                    "prometheus.io/path": DEFAULT_PATH}},
                 "spec": {
                     "containers": [container],
                     "volumes": [
@@ -161,22 +192,24 @@ def kubernetes_manifests(config: model_server_config_pb2.ModelServerConfig, *,
 def docker_run_command(serving_dir: str, config_path: str, *,
                        image: str = TF_SERVING_IMAGE) -> str:
     """The ``docker run`` line serving ``serving_dir`` with ``config_path``
-    (a config written with ``root=/models``). Binds the ports on localhost only."""
+    (a config written with ``root=/models``) and the ``monitoring.config``
+    beside it. Binds the ports on localhost only."""
+    config_dir = os.path.dirname(os.path.abspath(config_path))
     return " \\\n  ".join([
         "docker run --rm --name tf-serving",
         f"-p 127.0.0.1:{GRPC_PORT}:{GRPC_PORT} -p 127.0.0.1:{REST_PORT}:{REST_PORT}",
         f"-v {shlex.quote(os.path.abspath(serving_dir))}:{CONTAINER_MODEL_ROOT}:ro",
         f"-v {shlex.quote(os.path.abspath(config_path))}:"
         f"{CONTAINER_CONFIG_DIR}/{CONFIG_FILE}:ro",
-        image,
-        f"--model_config_file={CONTAINER_CONFIG_DIR}/{CONFIG_FILE}",
-        "--model_config_file_poll_wait_seconds=60"])
+        f"-v {shlex.quote(os.path.join(config_dir, MONITORING_FILE))}:"
+        f"{CONTAINER_CONFIG_DIR}/{MONITORING_FILE}:ro",
+        image, *_server_args()])
 
 
 def write_deployment(workspace: str, out_dir: Optional[str] = None, *,
                      num_versions: int = 1, claim_name: str = "tfx-models",
                      image: str = TF_SERVING_IMAGE) -> Dict[str, str]:
-    """Writes the four files for ``<workspace>/serving``; returns their paths.
+    """Writes the five files for ``<workspace>/serving``; returns their paths.
 
     Raises:
       FileNotFoundError: no serving folder; ValueError: no models in it.
@@ -191,11 +224,13 @@ def write_deployment(workspace: str, out_dir: Optional[str] = None, *,
                                      num_versions=num_versions)
     paths = {"config": os.path.join(out_dir, CONFIG_FILE),
              "local_config": os.path.join(out_dir, LOCAL_CONFIG_FILE),
+             "monitoring": os.path.join(out_dir, MONITORING_FILE),
              "kubernetes": os.path.join(out_dir, "kubernetes.yaml"),
              "docker": os.path.join(out_dir, "docker_run.sh")}
     contents = {
         "config": config_text(container_config),
         "local_config": config_text(models_config(models, num_versions=num_versions)),
+        "monitoring": monitoring_text(),
         "kubernetes": kubernetes_manifests(container_config, claim_name=claim_name,
                                            image=image),
         "docker": "#!/bin/sh\n# Serves the pushed models with the real TF Serving.\n"
