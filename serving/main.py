@@ -20,20 +20,18 @@ import argparse
 import logging
 import re
 import sys
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
-from tensorflow_serving.config import model_server_config_pb2
-
-from tfxp.core import uris
-from tfxp.serving import server as server_lib
-from tfxp.serving.batching import BatchingOptions
-from tfxp.serving.errors import ServingError
 from tfxp.serving.flags import add_server_flags, not_implemented_given
-from tfxp.serving.manager import parse_config, single_model_config
-from tfxp.serving.metrics import parse_monitoring_config
-from tfxp.serving.server import ModelServer, run_until_signal
+
+if TYPE_CHECKING:  # the server's modules import TensorFlow: --help does not
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from tfxp.serving.server import ModelServer
 
 log = logging.getLogger(__name__)
+# server.py's first docstring line, kept here so that --help imports nothing heavy.
+DESCRIPTION = "A local model server that speaks TF Serving's gRPC and REST protocols."
 
 
 def parse_channel_arguments(text: str) -> List[Tuple[str, Any]]:
@@ -65,8 +63,8 @@ def version_text() -> str:
 
 
 def server_from_args(args: argparse.Namespace,
-                     config: Optional[model_server_config_pb2.ModelServerConfig] = None
-                     ) -> ModelServer:
+                     config: Optional["model_server_config_pb2.ModelServerConfig"] = None
+                     ) -> "ModelServer":
     """Builds (does not start) the server the flags describe.
 
     ``config`` is used when no ``--model_config_file`` is given.
@@ -77,6 +75,13 @@ def server_from_args(args: argparse.Namespace,
     Raises:
       ValueError: no models, unreadable files or bad flag values.
     """
+    from tfxp.core import uris
+    from tfxp.serving.batching import BatchingOptions
+    from tfxp.serving.errors import ServingError
+    from tfxp.serving.manager import parse_config, single_model_config
+    from tfxp.serving.metrics import parse_monitoring_config
+    from tfxp.serving.server import ModelServer
+
     for name in not_implemented_given(args):
         log.warning("--%s is accepted but not implemented by this server; ignored", name)
     if args.rest_api_timeout_in_ms <= 0:
@@ -147,12 +152,14 @@ def server_from_args(args: argparse.Namespace,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfxp.serving.main",
-                                     description=server_lib.__doc__.split("\n")[0])
+                                     description=DESCRIPTION)
     add_server_flags(parser)
     args = parser.parse_args(argv)
     if args.version:
         print(version_text())
         return 0
+    from tfxp.serving.server import run_until_signal
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         server = server_from_args(args)

@@ -189,10 +189,10 @@ def test_the_wheel_installs_one_top_level_package(tmp_path):
 
 
 _PROBE = """
-import json, sys
-from tfxp.cli import main
+import importlib, json, sys
+main = importlib.import_module(sys.argv[1])
 try:
-    code = main.main(sys.argv[1:])
+    code = main.main(sys.argv[2:])
 except SystemExit as exit:
     code = exit.code
 # A package counts as imported when its top-level module ran (status loads one
@@ -201,10 +201,10 @@ print(json.dumps({"code": code, "heavy": sorted(m for m in sys.modules if m in %
 """ % (HEAVY,)
 
 
-def _probe(*argv: str) -> Dict[str, object]:
-    """Runs the CLI in a fresh interpreter; returns its exit code and the heavy
-    top-level packages it imported."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True,
+def _probe(*argv: str, entry: str = "tfxp.cli.main") -> Dict[str, object]:
+    """Runs the CLI (``entry``'s ``main``) in a fresh interpreter; returns its
+    exit code and the heavy top-level packages it imported."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, entry, *argv], capture_output=True,
                           text=True, cwd=PROJECT_ROOT, timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -217,6 +217,15 @@ HELP_COMMANDS = [(), ("run",), ("status",), ("report",), ("serve",), ("predict",
 def test_help_imports_no_tensorflow_tfx_or_beam(command):
     result = _probe(*command, "--help")
     assert result == {"code": 0, "heavy": []}
+
+
+def test_model_server_help_imports_no_tensorflow():
+    """python -m tfxp.serving.main --help, the tensorflow_model_server-like
+    entry point (its description is server.py's first docstring line)."""
+    from tfxp.serving import main, server
+
+    assert _probe("--help", entry="tfxp.serving.main") == {"code": 0, "heavy": []}
+    assert main.DESCRIPTION == server.__doc__.split("\n")[0]
 
 
 def test_drift_refuses_bad_input_before_importing_tensorflow(tmp_path):
