@@ -13,6 +13,7 @@ import typing
 from typing import Any, Dict, List, Optional
 
 from tfxp.core.datasets import DatasetSpec
+from tfxp.core.uris import abspath
 from tfxp.core.latency import check_settings as check_latency_settings
 from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
 from tfxp.models.registry import ModelFamily, get_family, resolve_dataset, validate_hparams
@@ -206,6 +207,15 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def with_absolute_paths(self) -> "RunConfig":
+        """This config with ``workspace``, ``data_dir`` and ``csv`` made
+        absolute (URIs such as ``gs://...`` unchanged), as a run's saved
+        ``config.json`` holds them: ``run --config`` repeats the run from
+        any working folder."""
+        return dataclasses.replace(
+            self, workspace=abspath(self.workspace), data_dir=abspath(self.data_dir),
+            csv=abspath(self.csv) if self.csv is not None else None)
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":

@@ -30,8 +30,8 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
 
     ``component_options`` go to ``create_components`` (e.g. ``example_gen``).
 
-    Also writes ``<workspace>/runs/<run id>/config.json`` so the run can be
-    repeated with ``run --config``, prints a start and a finish line per
+    Also writes ``<workspace>/runs/<run id>/config.json`` (paths made
+    absolute) so the run can be repeated with ``run --config`` from any folder, prints a start and a finish line per
     component, and logs the run to ``<workspace>/logs/<run id>.log``
     (``runner.runlog``).
 
@@ -75,7 +75,7 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
     if summary is not None:
         os.makedirs(ws.run_dir(summary.run_id), exist_ok=True)
         with open(ws.run_config_path(summary.run_id), "w") as f:
-            f.write(config.to_json())
+            f.write(config.with_absolute_paths().to_json())
     if error is not None:
         raise PipelineFailed(f"pipeline {config.pipeline_name} failed after "
                              f"{time.time() - started:.0f}s: {error}", summary) from error

@@ -55,3 +55,20 @@ def test_patience_reaches_the_trainer_and_round_trips_through_json():
     assert config.trainer_config()["early_stopping_patience"] == 2
     assert RunConfig.from_json(config.to_json()) == config
     assert "early_stopping_patience" not in RunConfig(model="dense").trainer_config()
+
+
+def test_saved_config_paths_are_absolute_and_uris_unchanged(tmp_path, monkeypatch):
+    """A run's config.json (``with_absolute_paths``) repeats from any folder."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    config = RunConfig(model="dense", workspace="ws", data_dir="data", csv="trips/x.csv")
+    saved = RunConfig.from_json(config.with_absolute_paths().to_json())
+    assert (saved.workspace, saved.data_dir, saved.csv) == (
+        os.path.join(str(tmp_path), "ws"), os.path.join(str(tmp_path), "data"),
+        os.path.join(str(tmp_path), "trips", "x.csv"))
+    assert saved.model == "dense" and saved.hparams == config.hparams
+    remote = RunConfig(model="dense", workspace="gs://bucket/ws", data_dir="gs://bucket/data",
+                       csv=None).with_absolute_paths()
+    assert (remote.workspace, remote.data_dir, remote.csv) == (
+        "gs://bucket/ws", "gs://bucket/data", None)

@@ -282,14 +282,20 @@ def test_comparison_page_puts_runs_side_by_side(dense_run, tmp_path):
     assert row[8:10] == ["yes", summary.pushed_version]
 
 
-def test_run_with_config_json_repeats_the_run_and_writes_report_and_log(dense_run, capsys):
-    """``run --config runs/<id>/config.json`` rebuilds the same pipeline: every
-    component up to the Trainer is a cache hit (TFX keys the cache on inputs
-    and execution properties, so any config difference would re-execute)."""
+def test_run_with_config_json_repeats_the_run_and_writes_report_and_log(
+        dense_run, capsys, tmp_path, monkeypatch):
+    """``run --config runs/<id>/config.json``, from another working folder,
+    rebuilds the same pipeline: every component up to the Trainer is a cache
+    hit (TFX keys the cache on inputs and execution properties, so any config
+    difference would re-execute). The saved paths are absolute."""
     config, first = dense_run
     saved = os.path.join(config.workspace, "runs", first.run_id, "config.json")
     with open(saved) as f:
         saved_text = f.read()
+    saved_config = json.loads(saved_text)
+    for key in ("workspace", "data_dir"):
+        assert os.path.isabs(saved_config[key]), saved_config
+    monkeypatch.chdir(tmp_path)
     code = cli.main(["run", "--config", saved])
     out = capsys.readouterr().out
     assert code == 0, out[-3000:]
