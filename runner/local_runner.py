@@ -31,8 +31,8 @@ def run_local(config: RunConfig, **component_options) -> mlmd.RunSummary:
     ``component_options`` go to ``create_components`` (e.g. ``example_gen``).
 
     Also writes ``<workspace>/runs/<run id>/config.json`` (paths made
-    absolute) so the run can be repeated with ``run --config`` from any folder, prints a start and a finish line per
-    component, and logs the run to ``<workspace>/logs/<run id>.log``
+    absolute) so the run can be repeated with ``run --config`` from any
+    folder, prints a start and a finish line per component, and logs the run to ``<workspace>/logs/<run id>.log``
     (``runner.runlog``).
 
     Raises:

@@ -510,7 +510,8 @@ def _missing_required(err: Exception, kind: str, files: Sequence[str],
     for path in files:
         number = inputs.first_without(feature, bulk.read_records(kind, path, model.raw_dtypes))
         if number is not None:
-            return inputs.missing_required_message(f"{path}: {unit} {number}", feature)
+            return inputs.missing_required_message(f"{path}: {unit} {number}", feature,
+                                                   csv_row=kind == bulk.CSV_INPUT)
     return None
 
 

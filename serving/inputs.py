@@ -196,12 +196,12 @@ def first_without(feature: str, numbered: Iterable[Tuple[int, Any]]) -> Optional
     return None
 
 
-def missing_required_message(where: str, feature: str) -> str:
-    """One line for a row ``where`` (e.g. ``'rows.csv: row 3'``) without a
-    value for the required ``feature``."""
+def missing_required_message(where: str, feature: str, csv_row: bool = True) -> str:
+    """One line for an example ``where`` (e.g. ``'rows.csv: row 3'``) without
+    a value for the required ``feature``; ``csv_row``: it is a CSV row."""
     return (f"{where}: no value for {feature!r}, which the model requires (its schema "
-            f"gives {feature!r} one value in every example; an empty cell is a "
-            f"missing value)")
+            f"gives {feature!r} one value in every example"
+            + ("; an empty cell is a missing value)" if csv_row else ")"))
 
 
 def int_cell(cell: str) -> int:
