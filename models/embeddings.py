@@ -26,6 +26,9 @@ knows into the token embedding (id r + 1 for the vocabulary's rank r,
 ``models.preprocessing``); padding, OOV ids and unknown tokens keep their
 random initialisation. The rows then train with the rest of the model. The
 serving SavedModel holds the trained table, so serving needs no vectors.
+TFX's cache keys the Trainer on the folder's path (``custom_config``), not
+on the files' bytes: after replacing the vectors in place, run once with
+``--no-cache``.
 
 Why our own code: the Keras ``Embedding`` takes any initial matrix, but no
 library maps a TFT vocabulary onto a word-vector file; the format conversion
@@ -108,8 +111,13 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
         words = f.read().split("\n")
     if words and words[-1] == "":
         words.pop()
-    with tf.io.gfile.GFile("/".join([folder.rstrip("/"), VECTORS_FILE]), "rb") as f:
-        vectors = np.load(f, allow_pickle=False)
+    path = "/".join([folder.rstrip("/"), VECTORS_FILE])
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            vectors = np.load(f, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as err:  # truncated, empty, not .npy
+        raise ValueError(f"{path}: not a readable .npy array ({err}); rerun "
+                         f"scripts/get_data.sh after deleting {folder}") from None
     if vectors.ndim != 2 or vectors.dtype != np.float32 or len(vectors) != len(words):
         raise ValueError(f"{folder}: {VECTORS_FILE} is {vectors.dtype} {list(vectors.shape)}; "
                          f"expected float32 [{len(words)}, dim], one row per line of "
@@ -188,20 +196,29 @@ def convert(package_json: str, out_dir: str) -> int:
     """
     import numpy as np
 
-    with open(package_json, encoding="utf-8") as f:
-        data = json.load(f)
     try:
-        words, table, dim = data["words"], data["vectors"], int(data["dimensions"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{package_json}: not a wink embeddings file ({err!r} missing or "
-                         f"malformed; expected words, vectors, dimensions)") from None
+        with open(package_json, encoding="utf-8") as f:
+            data = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{package_json}: not a JSON file ({err})") from None
+    expected = ("expected an object with words (a list of strings), vectors (word -> list "
+                "of numbers) and dimensions (an int >= 1)")
+    words = data.get("words") if isinstance(data, dict) else None
+    table = data.get("vectors") if isinstance(data, dict) else None
+    dim = data.get("dimensions") if isinstance(data, dict) else None
+    if (not isinstance(words, list) or not all(isinstance(w, str) for w in words)
+            or not isinstance(table, dict) or isinstance(dim, bool)
+            or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"{package_json}: not a wink embeddings file; {expected}")
     vectors = np.zeros((len(words), dim), np.float32)
     for i, word in enumerate(words):
         if "\n" in word or "\r" in word:
             raise ValueError(f"{package_json}: word {i} {word!r} holds a line break")
         values = table.get(word)
-        if values is None or len(values) < dim:
-            raise ValueError(f"{package_json}: word {word!r} has no {dim}-wide vector")
+        if (not isinstance(values, list) or len(values) < dim or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values[:dim])):
+            raise ValueError(f"{package_json}: word {word!r} has no {dim}-wide vector of "
+                             f"numbers")
         vectors[i] = values[:dim]
     os.makedirs(out_dir, exist_ok=True)
     words_tmp = os.path.join(out_dir, WORDS_FILE + ".tmp")

@@ -259,7 +259,7 @@ def _validate_pretrained(hparams: Mapping[str, Any]) -> None:
     name = hparams.get("pretrained_embeddings")
     if name is None:
         return
-    if name not in EMBEDDINGS:
+    if not isinstance(name, str) or name not in EMBEDDINGS:
         raise ValueError(f"hparams['pretrained_embeddings'] must be null or one of "
                          f"{', '.join(sorted(EMBEDDINGS))}, got {name!r}")
     if hparams.get("embedding_dim") != EMBEDDINGS[name].dim:

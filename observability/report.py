@@ -12,9 +12,9 @@ Everything comes from what the run left in MLMD and its artefacts:
   the TensorBoard log folder ``<ModelRun>/logs``.
 - **Evaluation:** TFMA metrics overall and per slice (table + bar chart), the
   confusion matrix with label names (TFMA ``ConfusionMatrixPlot`` at the
-  threshold nearest 0.5 for binary tasks, ``MultiClassConfusionMatrixPlot`` at
+  threshold 0.5 for binary tasks (one of its 1001, BinaryAccuracy's), ``MultiClassConfusionMatrixPlot`` at
   argmax otherwise; both set up in ``pipeline.evaluation``), ROC and PR curves
-  for binary tasks (the same plot's 1000 thresholds), and the blessing: the
+  for binary tasks (the same plot's 1001 thresholds), and the blessing: the
   thresholds of the eval config and TFMA's validation result.
 - **Data:** per-feature statistics of each split from StatisticsGen
   (``FeatureStats.pb``) and the ExampleValidator anomalies (``SchemaDiff.pb``).

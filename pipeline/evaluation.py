@@ -66,13 +66,19 @@ def eval_config(dataset: DatasetSpec, lower_bound: Optional[float],
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                 absolute={"value": -max(max_metric_drop, _EPSILON)})))]
     # The plots feed the run report (observability/report.py): the binary
-    # confusion matrix at 1000 thresholds gives ROC, PR and the matrix at 0.5;
-    # the multi-class one the class-by-class matrix at argmax.
+    # confusion matrix at 1001 thresholds gives ROC, PR and the matrix at 0.5;
+    # the multi-class one the class-by-class matrix at argmax. 1001, not
+    # TFMA's default 1000: its thresholds are i / (n - 1)
+    # (binary_confusion_matrices._interpolated_thresholds), so only an odd n
+    # holds 0.5 itself, BinaryAccuracy's threshold; at n = 1000 the nearest
+    # were 0.4995 and 0.5005, and the matrix disagreed with the accuracy by
+    # the examples scored in between.
     if binary:
         metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=threshold),
                    tfma.MetricConfig(class_name="BinaryAccuracy"),
                    tfma.MetricConfig(class_name="ExampleCount"),
-                   tfma.MetricConfig(class_name="ConfusionMatrixPlot")]
+                   tfma.MetricConfig(class_name="ConfusionMatrixPlot",
+                                     config='{"num_thresholds": 1001}')]
     else:
         metrics = [tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
                                      per_slice_thresholds=threshold),

@@ -457,8 +457,12 @@ def score(config: ScoreConfig) -> ScoreResult:
     tmp = join(config.output, f"{TMP_PREFIX}{uuid.uuid4().hex}")
     try:
         start = time.perf_counter()
+        try:
+            probed = bulk.probe(spec, first)
+        except UsageError as err:  # the model refuses the first input: name the row
+            raise UsageError(_missing_required(err, kind, files, model) or str(err)) from None
         header = [bulk.INPUT_COLUMN, bulk.ROW_COLUMN] + [
-            name for name, _ in bulk.log_columns(bulk.probe(spec, first))]
+            name for name, _ in bulk.log_columns(probed)]
         setup_seconds = time.perf_counter() - start
         tf.io.gfile.makedirs(tmp)
         try:

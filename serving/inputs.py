@@ -167,16 +167,22 @@ def numbered_csv_examples(path: str, rows: slice,
 
 
 # tensorflow/core/util/example_proto_fast_parsing.cc, for a FixedLenFeature
-# without a default that an example lacks (or holds with no values).
-_REQUIRED_MISSING = re.compile(
-    r"Feature: (\S+) \(data type: \w+\) is required but could not be found")
+# without a default that an example lacks, or holds with no values (how
+# CsvExampleGen writes an empty cell).
+_REQUIRED_MISSING = (
+    re.compile(r"Feature: (\S+) \(data type: \w+\) is required but could not be found"),
+    re.compile(r"Key: (\S+), Index: \d+\.\s+Number of \w+ values != expected\.\s+"
+               r"Values size: 0 "))
 
 
 def required_feature(message: str) -> Optional[str]:
     """The feature a ``tf.io.parse_example`` error ``message`` names as
-    required but missing, or None for any other message."""
-    found = _REQUIRED_MISSING.search(message)
-    return found.group(1) if found else None
+    required but missing or empty, or None for any other message."""
+    for pattern in _REQUIRED_MISSING:
+        found = pattern.search(message)
+        if found:
+            return found.group(1)
+    return None
 
 
 def first_without(feature: str, numbered: Iterable[Tuple[int, Any]]) -> Optional[int]:

@@ -48,6 +48,10 @@ def test_conversion_keeps_the_words_in_order_and_the_first_dimensions(tmp_path):
     (lambda d: d.pop("vectors"), "not a wink embeddings file"),
     (lambda d: d["vectors"].update(good=[1.0, 2.0]), "word 'good' has no 4-wide vector"),
     (lambda d: d["words"].append("a\nb"), "holds a line break"),
+    (lambda d: d.update(vectors=[]), "not a wink embeddings file; expected an object"),
+    (lambda d: d.update(words=[5]), "not a wink embeddings file"),
+    (lambda d: d.update(dimensions=0), "not a wink embeddings file"),
+    (lambda d: d["vectors"].update(good=[1.0, "x", 0.0, 0.0]), "no 4-wide vector of numbers"),
 ])
 def test_a_malformed_package_file_is_one_line_and_writes_nothing(tmp_path, capsys, change,
                                                                  message):
@@ -58,6 +62,22 @@ def test_a_malformed_package_file_is_one_line_and_writes_nothing(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert not out.exists() or not os.listdir(out)
+
+
+def test_a_file_that_is_not_json_is_one_line(tmp_path, capsys):
+    (tmp_path / "x.json").write_bytes(b"\xff\xfe not json")
+    assert embeddings.main(["convert", str(tmp_path / "x.json"), str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'x.json'}: not a JSON file" in err[0], err
+
+
+def test_a_truncated_vectors_file_names_itself(tmp_path):
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
+    data = (tmp_path / "glove" / "vectors.npy").read_bytes()
+    (tmp_path / "glove" / "vectors.npy").write_bytes(data[:len(data) - 8])
+    with pytest.raises(ValueError, match=r"vectors\.npy: not a readable \.npy array .*"
+                                         r"rerun scripts/get_data\.sh"):
+        embeddings.load(str(tmp_path / "glove"))
 
 
 def test_load_reads_a_uri_and_refuses_files_that_disagree(tmp_path):
@@ -125,6 +145,8 @@ def test_the_fetched_set_is_glove_6b_100d():
 @pytest.mark.parametrize("family, overrides, message", [
     ("transformer", {"pretrained_embeddings": "word2vec"},
      "hparams['pretrained_embeddings'] must be null or one of glove_100d, got 'word2vec'"),
+    ("transformer", {"pretrained_embeddings": ["glove_100d"]},
+     "hparams['pretrained_embeddings'] must be null or one of glove_100d, got ['glove_100d']"),
     ("transformer", {"embedding_dim": 64},
      "hparams['embedding_dim'] must be 100, the width of hparams['pretrained_embeddings'] "
      "= 'glove_100d', got 64"),

@@ -110,8 +110,10 @@ def test_confusion_matrix_has_label_names_and_agrees_with_tfma_accuracy(dense_re
     counts = np.array([[int(c) for c in r[1:]] for r in rows[1:]])
     overall = summary.metrics["Overall"]
     assert counts.sum() == overall["example_count"]
-    # TFMA's BinaryAccuracy thresholds at 0.5, the matrix is taken there too.
-    assert abs(np.trace(counts) / counts.sum() - overall["binary_accuracy"]) < 1e-3
+    # TFMA's BinaryAccuracy thresholds at 0.5; the plot's 1001 thresholds
+    # hold 0.5 itself (pipeline/evaluation.py), so the two agree exactly.
+    assert np.trace(counts) / counts.sum() == pytest.approx(overall["binary_accuracy"],
+                                                            abs=1e-9)
 
 
 def test_blessing_section_states_the_threshold_and_the_outcome(dense_report):

@@ -414,9 +414,21 @@ def _empty_required_cell(folder) -> str:
     return _write(folder / "x.csv", _taxi_text(3) + ",".join(cells) + "\n")
 
 
-def _tfrecord_without_required(folder, dense) -> str:
+def _first_row_without_required(folder) -> str:
+    """Three taxi rows, the first with its trip_start_hour left empty (met by
+    the set-up's probe of the first input, before the Beam pipeline)."""
+    lines = _taxi_text(3).splitlines()
+    cells = next(csv.reader([lines[1]]))
+    cells[next(csv.reader([lines[0]])).index("trip_start_hour")] = ""
+    lines[1] = ",".join(cells)
+    return _write(folder / "x.csv", "\n".join(lines) + "\n")
+
+
+def _tfrecord_without_required(folder, dense, empty_list: bool = False) -> str:
     """Three taxi rows as TFRecords typed as the model's raw signature types
-    them (``tfxp predict``'s reader), the second without trip_start_hour."""
+    them (``tfxp predict``'s reader), the second without trip_start_hour or,
+    with ``empty_list``, holding it with no values (how CsvExampleGen writes
+    an empty cell)."""
     import io
 
     sigdef = read_signature_defs(dense.pushed)[RAW_SIGNATURE]
@@ -427,7 +439,10 @@ def _tfrecord_without_required(folder, dense) -> str:
                                                          dtypes):
             if number == 2:
                 del features["trip_start_hour"]
-            writer.write(make_example(features).SerializeToString())
+            example = make_example(features)
+            if number == 2 and empty_list:
+                example.features.feature["trip_start_hour"].int64_list.SetInParent()
+            writer.write(example.SerializeToString())
     return path
 
 
@@ -461,6 +476,12 @@ BAD_INPUTS = [
      "x.csv: row 4: no value for 'trip_start_hour', which the model requires"),
     ("TFRecord example without a required feature (the model refuses it)",
      lambda t, d: _tfrecord_without_required(t, d), [],
+     "x.tfrecord: record 2: no value for 'trip_start_hour', which the model requires"),
+    ("empty required cell in the first row (met by the set-up's probe)",
+     lambda t, d: _first_row_without_required(t), [],
+     "x.csv: row 1: no value for 'trip_start_hour', which the model requires"),
+    ("TFRecord example whose required feature holds no values",
+     lambda t, d: _tfrecord_without_required(t, d, empty_list=True), [],
      "x.tfrecord: record 2: no value for 'trip_start_hour', which the model requires"),
     ("short row past the first (met in the Beam worker)", lambda t, d: _short_row(t), [],
      "x.csv: row 4 has 3 cell(s); the header names "),
