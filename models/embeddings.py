@@ -100,8 +100,9 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
     ``[W, dim]``. Reads through ``tf.io.gfile`` (local paths and URIs).
 
     Raises:
-      ValueError: the two files disagree on the number of words, or the
-        vectors are not a 2-D float array (names the folder).
+      ValueError: ``vectors.npy`` is truncated or not an ``.npy`` array, the
+        two files disagree on the number of words, or the vectors are not a
+        2-D float32 array (names the file or folder).
       tf.errors.NotFoundError: a file is missing.
     """
     import numpy as np
@@ -115,7 +116,9 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             vectors = np.load(f, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as err:  # truncated, empty, not .npy
+    except (ValueError, EOFError, OSError, tf.errors.OpError) as err:  # truncated, empty,
+        if isinstance(err, tf.errors.NotFoundError):                 # not .npy
+            raise
         raise ValueError(f"{path}: not a readable .npy array ({err}); rerun "
                          f"scripts/get_data.sh after deleting {folder}") from None
     if vectors.ndim != 2 or vectors.dtype != np.float32 or len(vectors) != len(words):

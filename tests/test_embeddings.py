@@ -71,10 +71,12 @@ def test_a_file_that_is_not_json_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and f"{tmp_path / 'x.json'}: not a JSON file" in err[0], err
 
 
-def test_a_truncated_vectors_file_names_itself(tmp_path):
+@pytest.mark.parametrize("cut", [8, 60, None], ids=["truncated data", "truncated header",
+                                                    "empty"])
+def test_a_truncated_vectors_file_names_itself(tmp_path, cut):
     embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
     data = (tmp_path / "glove" / "vectors.npy").read_bytes()
-    (tmp_path / "glove" / "vectors.npy").write_bytes(data[:len(data) - 8])
+    (tmp_path / "glove" / "vectors.npy").write_bytes(data[:len(data) - cut] if cut else b"")
     with pytest.raises(ValueError, match=r"vectors\.npy: not a readable \.npy array .*"
                                          r"rerun scripts/get_data\.sh"):
         embeddings.load(str(tmp_path / "glove"))
