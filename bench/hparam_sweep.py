@@ -133,11 +133,11 @@ def main(argv=None) -> int:
             overrides = {**overrides, "top_k": top_k}
         hparams["steps_per_execution"] = args.every
         hparams["total_steps"] = args.steps
-        model = family.build_model(hparams)
         pretrained = hparams.get("pretrained_embeddings")
         if pretrained and top_k is not None:
             parser.error("--top-k cuts the vocabulary the pretrained embedding rows follow; "
                          "sweep it with pretrained_embeddings null")
+        model = family.build_model(hparams)
         if pretrained:  # as the Trainer does (models.training.run_fn)
             apply_pretrained_embeddings(model, hparams, tft_output, embeddings_dir(
                 args.data_dir or DEFAULT_DATA_DIR, pretrained))

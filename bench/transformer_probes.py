@@ -59,6 +59,13 @@ MASK_SHARE, MASK_REPLACE, RANDOM_REPLACE = 0.15, 0.8, 0.1   # BERT's masking rec
 RANDOM_INIT = {"pretrained_embeddings": None, "embedding_dim": 64}
 
 
+def _accuracy(model, x, y) -> float:
+    """Accuracy of ``model``'s argmax on token ids ``x`` against labels ``y``."""
+    import numpy as np
+
+    return float(np.mean(model.predict(x, batch_size=256, verbose=0).argmax(1) == y))
+
+
 def _fit_curve(model, train, val_x, val_y, steps, every, swa_start=0):
     """Fits ``model`` ``steps`` steps; validation accuracy every ``every``.
 
@@ -66,21 +73,17 @@ def _fit_curve(model, train, val_x, val_y, steps, every, swa_start=0):
     scores the running mean of the weights taken from ``swa_start`` on (empty
     when ``swa_start`` is 0). The model keeps its own (not averaged) weights.
     """
-    import numpy as np
-
     curve, swa_curve, mean, taken = [], [], None, 0
     for step in range(every, steps + 1, every):
         model.fit(train, steps_per_epoch=every, epochs=1, verbose=0)
-        probs = model.predict(val_x, batch_size=256, verbose=0)
-        curve.append((step, float(np.mean(probs.argmax(1) == val_y))))
+        curve.append((step, _accuracy(model, val_x, val_y)))
         if swa_start and step >= swa_start:
             weights = model.get_weights()
             taken += 1
             mean = ([w.copy() for w in weights] if mean is None
                     else [m + (w - m) / taken for m, w in zip(mean, weights)])
             model.set_weights(mean)
-            probs = model.predict(val_x, batch_size=256, verbose=0)
-            swa_curve.append((step, float(np.mean(probs.argmax(1) == val_y))))
+            swa_curve.append((step, _accuracy(model, val_x, val_y)))
             model.set_weights(weights)
     return curve, swa_curve
 
@@ -222,11 +225,10 @@ def main(argv=None) -> int:
 
         keras.utils.set_random_seed(seed)
         teacher, _, batch = build("lstm")
-        teacher_curve, best, best_weights = [], -1.0, None
+        best, best_weights = -1.0, None
         for _ in range(8):
             teacher.fit(batches(train_y, batch, seed), steps_per_epoch=50, epochs=1, verbose=0)
-            accuracy = float(np.mean(
-                teacher.predict(val_ids, batch_size=256, verbose=0).argmax(1) == val_y))
+            accuracy = _accuracy(teacher, val_ids, val_y)
             if accuracy > best:
                 best, best_weights = accuracy, teacher.get_weights()
         teacher.set_weights(best_weights)

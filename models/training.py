@@ -393,13 +393,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch, fn_args.eval_steps)
     with strategy.scope():
         model = family.build_model(hparams)
-        apply_pretrained_embeddings(model, hparams, tft_output, config.get("embeddings_dir"))
     print(f"[trainer] family={family.name} dataset={dataset.name} "
           f"replicas={strategy.num_replicas_in_sync} global_batch={global_batch} "
           f"steps={steps_per_epoch}x{epochs} "
           f"steps_per_execution={hparams['steps_per_execution']}", flush=True)
 
     backup = backup_dir(fn_args, global_batch)
+    if not has_backup(backup):  # a resumed run restores every weight from its backup
+        apply_pretrained_embeddings(model, hparams, tft_output, config.get("embeddings_dir"))
     rows = warm_start.input_rows(dataset.modality, hparams,
                                  warm_start.vocabularies(tft_output, dataset.modality))
     arch = architecture(family, config.get("hparams"))
