@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+# The decision threshold of binary tasks: Keras' and TFMA's BinaryAccuracy
+# default (prediction > 0.5 is the positive class). The Evaluator's exact
+# confusion matrix (pipeline.evaluation) and the report use it.
+BINARY_THRESHOLD = 0.5
+
 
 def majority_floor(counts: Dict[int, int], split: str = "eval") -> Dict[str, Any]:
     """The floor for ``counts`` (``{class id: examples}``).

@@ -11,10 +11,11 @@ Everything comes from what the run left in MLMD and its artefacts:
   Trainer's ``history.json`` (Keras ``History``, see ``models.training``), and
   the TensorBoard log folder ``<ModelRun>/logs``.
 - **Evaluation:** TFMA metrics overall and per slice (table + bar chart), the
-  confusion matrix with label names (TFMA ``ConfusionMatrixPlot`` at the
-  threshold 0.5 for binary tasks (one of its 1001, BinaryAccuracy's), ``MultiClassConfusionMatrixPlot`` at
-  argmax otherwise; both set up in ``pipeline.evaluation``), ROC and PR curves
-  for binary tasks (the same plot's 1001 thresholds), and the blessing: the
+  confusion matrix with label names (binary: TFMA's exact
+  ``ConfusionMatrixAtThresholds`` metric at 0.5, BinaryAccuracy's threshold;
+  multi-class: ``MultiClassConfusionMatrixPlot`` at argmax; both set up in
+  ``pipeline.evaluation``), ROC and PR curves for binary tasks (the
+  ``ConfusionMatrixPlot``'s 1000 histogram thresholds), and the blessing: the
   thresholds of the eval config and TFMA's validation result.
 - **Data:** per-feature statistics of each split from StatisticsGen
   (``FeatureStats.pb``) and the ExampleValidator anomalies (``SchemaDiff.pb``).
@@ -43,6 +44,7 @@ import numpy as np
 
 from tfxp.core.workspace import (DRIFT_SUMMARY_FILE, MAJORITY_FLOOR_FILE, REPORT_INDEX,
                                  TENSORBOARD_DIR, Workspace)
+from tfxp.core.floor import BINARY_THRESHOLD
 from tfxp.observability import mlmd
 
 INDEX = REPORT_INDEX
@@ -55,7 +57,6 @@ CONFUSION_SIZE = (640, 560)
 ROC_PR_SIZE = (1000, 440)
 COMPARISON_SIZE = (1200, 420)
 TOP_VALUES = 3
-BINARY_THRESHOLD = 0.5
 
 
 # ---------------------------------------------------------------- data model
@@ -319,8 +320,13 @@ def load_plots(evaluation_uri: str, num_classes: int
     Returns:
       ``(matrix, threshold, curve)``: ``matrix`` int64 ``[C, C]`` (rows actual,
       columns predicted class; None without a confusion-matrix plot);
-      ``threshold`` the decision threshold it was taken at (binary: the
-      plot's threshold nearest 0.5; multi-class: TFMA's 0.0 = argmax);
+      ``threshold`` the decision threshold it was taken at (binary: 0.5,
+      from TFMA's exact ``ConfusionMatrixAtThresholds`` metric, which agrees
+      with BinaryAccuracy example for example; for an evaluation written
+      before that metric was configured, the plot's threshold nearest 0.5,
+      binned at TFMA's 10,000 histogram buckets, which may differ from
+      BinaryAccuracy by the predictions in (0.5, 0.5001); multi-class: TFMA's 0.0 =
+      argmax);
       ``curve`` (binary only) one dict per threshold with ``threshold, tp, fp,
       tn, fn, precision, recall, fpr``, ascending threshold; ``precision`` is
       NaN where nothing is predicted positive.
@@ -351,8 +357,7 @@ def load_plots(evaluation_uri: str, num_classes: int
                 if curve:
                     best = min(curve, key=lambda r: abs(r["threshold"] - BINARY_THRESHOLD))
                     threshold = best["threshold"]
-                    matrix = np.array([[best["tn"], best["fp"]], [best["fn"], best["tp"]]],
-                                      dtype=np.int64)
+                    matrix = _binary_matrix(best)
             elif value.HasField("multi_class_confusion_matrix_at_thresholds"):
                 matrices = value.multi_class_confusion_matrix_at_thresholds.matrices
                 if not matrices:
@@ -365,7 +370,40 @@ def load_plots(evaluation_uri: str, num_classes: int
                         matrix[e.actual_class_id, e.predicted_class_id] += int(
                             round(e.num_weighted_examples))
                 threshold = m.threshold
+    if num_classes == 2:
+        exact = _exact_binary_matrix(evaluation_uri, candidate)
+        if exact is not None:
+            matrix, threshold = _binary_matrix(exact), exact["threshold"]
     return matrix, threshold, curve
+
+
+def _binary_matrix(m: Dict[str, float]) -> np.ndarray:
+    """int64 ``[[tn, fp], [fn, tp]]`` (rows actual, columns predicted)."""
+    return np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], dtype=np.int64)
+
+
+def _exact_binary_matrix(evaluation_uri: str, candidate: str
+                         ) -> Optional[Dict[str, float]]:
+    """Overall slice's ``confusion_matrix_at_thresholds`` metric at 0.5.
+
+    Returns ``{"threshold", "tp", "fp", "tn", "fn"}`` or None when the
+    evaluation has no such metric (runs before it was configured).
+    """
+    import tensorflow_model_analysis as tfma
+
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys or metrics.HasField("cross_slice_key"):
+            continue
+        for kv in metrics.metric_keys_and_values:
+            if kv.key.model_name != candidate or kv.key.is_diff or \
+                    not kv.value.HasField("confusion_matrix_at_thresholds"):
+                continue
+            for m in kv.value.confusion_matrix_at_thresholds.matrices:
+                if abs(m.threshold - BINARY_THRESHOLD) < 1e-9:
+                    return {"threshold": m.threshold, "tp": m.true_positives,
+                            "fp": m.false_positives, "tn": m.true_negatives,
+                            "fn": m.false_negatives}
+    return None
 
 
 def _threshold_text(metric: str, threshold) -> List[str]:

@@ -25,6 +25,7 @@ import tensorflow_model_analysis as tfma
 
 from tfxp.core import features as F
 from tfxp.core.datasets import TABULAR, DatasetSpec
+from tfxp.core.floor import BINARY_THRESHOLD
 
 # Strictly-negative floor so that an identical model (change 0) passes.
 _EPSILON = 1e-10
@@ -65,20 +66,26 @@ def eval_config(dataset: DatasetSpec, lower_bound: Optional[float],
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                 absolute={"value": -max(max_metric_drop, _EPSILON)})))]
-    # The plots feed the run report (observability/report.py): the binary
-    # confusion matrix at 1001 thresholds gives ROC, PR and the matrix at 0.5;
-    # the multi-class one the class-by-class matrix at argmax. 1001, not
-    # TFMA's default 1000: its thresholds are i / (n - 1)
-    # (binary_confusion_matrices._interpolated_thresholds), so only an odd n
-    # holds 0.5 itself, BinaryAccuracy's threshold; at n = 1000 the nearest
-    # were 0.4995 and 0.5005, and the matrix disagreed with the accuracy by
-    # the examples scored in between.
+    # The plots feed the run report (observability/report.py). Binary: the
+    # confusion-matrix plot gives ROC and PR at TFMA's default 1000
+    # thresholds, i / 1000 (metrics/confusion_matrix_plot.py); it is built
+    # from TFMA's calibration histogram (10,000 buckets of [start, end),
+    # use_histogram=True there), so a prediction in (0.5, 0.5001) falls at or
+    # below the 0.5 threshold in the plot while BinaryAccuracy counts it
+    # above. The matrix the report shows is therefore
+    # ConfusionMatrixAtThresholds at [0.5]: explicit thresholds take TFMA's
+    # exact path (prediction > threshold, the computation BinaryAccuracy
+    # itself uses), so matrix and accuracy agree example for example. A CI
+    # run caught the plot's matrix 13 of 1,676 examples off (repeated taxi
+    # rows scoring just above 0.5). Multi-class: the class-by-class matrix at
+    # argmax.
     if binary:
         metrics = [tfma.MetricConfig(class_name="AUC", per_slice_thresholds=threshold),
                    tfma.MetricConfig(class_name="BinaryAccuracy"),
                    tfma.MetricConfig(class_name="ExampleCount"),
-                   tfma.MetricConfig(class_name="ConfusionMatrixPlot",
-                                     config='{"num_thresholds": 1001}')]
+                   tfma.MetricConfig(class_name="ConfusionMatrixAtThresholds",
+                                     config=f'{{"thresholds": [{BINARY_THRESHOLD}]}}'),
+                   tfma.MetricConfig(class_name="ConfusionMatrixPlot")]
     else:
         metrics = [tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
                                      per_slice_thresholds=threshold),

@@ -110,10 +110,49 @@ def test_confusion_matrix_has_label_names_and_agrees_with_tfma_accuracy(dense_re
     counts = np.array([[int(c) for c in r[1:]] for r in rows[1:]])
     overall = summary.metrics["Overall"]
     assert counts.sum() == overall["example_count"]
-    # TFMA's BinaryAccuracy thresholds at 0.5; the plot's 1001 thresholds
-    # hold 0.5 itself (pipeline/evaluation.py), so the two agree exactly.
+    # TFMA's BinaryAccuracy and the report's matrix (ConfusionMatrixAtThresholds
+    # at 0.5, pipeline/evaluation.py) are the same exact computation.
     assert np.trace(counts) / counts.sum() == pytest.approx(overall["binary_accuracy"],
                                                             abs=1e-9)
+
+
+def test_binary_matrix_is_exact_where_the_plot_histogram_bins_predictions(tmp_path):
+    """Predictions just above 0.5 (13 positives at 0.50003, as repeated taxi
+    rows gave in CI) and exactly at 0.5: the report's matrix counts them as
+    BinaryAccuracy does (prediction > 0.5), checked against numpy; the plot's
+    histogram puts the 0.50003s below its 0.5 threshold, which is why the
+    matrix is not read from it."""
+    import pandas as pd
+    import tensorflow_model_analysis as tfma
+
+    from tfxp.core.datasets import get_dataset
+    from tfxp.pipeline import evaluation
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.0, 1.0, 400).astype(np.float32)
+    p[:13], p[13:20] = np.float32(0.50003), np.float32(0.5)
+    label = (rng.uniform(0.0, 1.0, 400) < p).astype(np.int64)
+    label[:13] = 1
+    config = evaluation.eval_config(get_dataset("chicago_taxi"), None)
+    raw = tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(label_key="label", prediction_key="prediction")],
+        metrics_specs=config.metrics_specs, slicing_specs=[tfma.SlicingSpec()])
+    out = str(tmp_path / "eval")
+    tfma.analyze_raw_data(pd.DataFrame({"label": label, "prediction": p}), raw,
+                          output_path=out)
+
+    matrix, threshold, curve = report.load_plots(out, 2)
+    positive = p > 0.5
+    expected = np.array([[np.sum(~positive & (label == 0)), np.sum(positive & (label == 0))],
+                         [np.sum(~positive & (label == 1)), np.sum(positive & (label == 1))]])
+    assert threshold == 0.5
+    np.testing.assert_array_equal(matrix, expected)
+    accuracy = [kv.value.double_value.value for m in tfma.load_metrics(out)
+                for kv in m.metric_keys_and_values if kv.key.name == "binary_accuracy"]
+    assert accuracy == [pytest.approx(np.trace(matrix) / 400, abs=1e-12)]
+    # The plot (ROC/PR) holds 0.5 among its 1000 thresholds, binned.
+    at_half = [r for r in curve if r["threshold"] == 0.5]
+    assert len(at_half) == 1 and at_half[0]["tp"] == expected[1, 1] - 13
 
 
 def test_blessing_section_states_the_threshold_and_the_outcome(dense_report):
