@@ -151,7 +151,7 @@ def config_from_args(args: argparse.Namespace):
         "model": args.model, "dataset": args.dataset, "workspace": args.workspace,
         "data_dir": args.data_dir, "csv": args.csv, "train_steps": args.train_steps,
         "eval_steps": args.eval_steps, "epochs": args.epochs,
-        "early_stopping_patience": args.early_stopping_patience,
+        "early_stopping_patience": args.early_stopping_patience, "seed": args.seed,
         "per_replica_batch": args.batch, "max_metric_drop": args.max_metric_drop,
         "warm_start": args.warm_start or None,
     }
@@ -355,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS",
                      help="stop after EPOCHS epochs without a better blessing metric "
                      "(default: off; the best epoch is exported either way)")
+    run.add_argument("--seed", type=int, help="the Trainer's random seed: weight "
+                     "initialisation, dropout, input shuffle (default: unseeded)")
     run.add_argument("--batch", type=int, help="per-replica batch size "
                      "(default: the family's)")
     run.add_argument("--threshold", type=_threshold,

@@ -46,6 +46,11 @@ class ModelFamily:
     def build_model(self) -> Callable[[Dict[str, Any]], Any]:
         return importlib.import_module(f"tfxp.models.{self.name}").build_model
 
+    def with_overrides(self, overrides: Optional[Mapping[str, Any]] = None
+                       ) -> Dict[str, Any]:
+        """The builder defaults with ``overrides`` (a run's ``hparams``) applied."""
+        return {**self.hparams, **(overrides or {})}
+
     def check_dataset(self, dataset: DatasetSpec) -> None:
         """Raises ``ValueError`` when ``dataset``'s modality does not fit."""
         if dataset.modality != self.modality:
@@ -233,7 +238,7 @@ def validate_hparams(family: ModelFamily, overrides: Optional[Mapping[str, Any]]
         an unknown hparam, a value out of range, an unknown augmentation or
         learning-rate schedule.
     """
-    hparams = {**family.hparams, **(overrides or {})}
+    hparams = family.with_overrides(overrides)
     optional = (["lr_schedule", "weight_decay"]
                 + (["augmentation"] if family.modality == IMAGE else [])
                 + (["pretrained_embeddings"] if family.modality == TEXT else []))
@@ -274,7 +279,7 @@ def architecture(family: ModelFamily, overrides: Optional[Mapping[str, Any]] = N
     """``family``'s hparams with ``overrides`` applied, without
     ``TRAINING_HPARAMS``: what decides the weights a warm start carries over
     (JSON-ready: tuples as lists)."""
-    hparams = {**family.hparams, **(overrides or {})}
+    hparams = family.with_overrides(overrides)
     return {k: list(v) if isinstance(v, tuple) else v
             for k, v in sorted(hparams.items()) if k not in TRAINING_HPARAMS}
 

@@ -228,8 +228,7 @@ def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
     Vocabulary sizes come from the Transform output, so they always match the
     TFT graph the model is served with.
     """
-    hparams = dict(family.hparams)
-    hparams.update(overrides or {})
+    hparams = family.with_overrides(overrides)
     hparams["num_classes"] = dataset.num_classes
     if dataset.modality == TABULAR:
         hparams["numeric_features"] = [F.transformed_name(k) for k in F.NUMERIC_FEATURES]
@@ -349,7 +348,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     ``fn_args.custom_config`` keys: ``family``, ``dataset`` (registry names),
     optional ``hparams`` overrides, ``epochs``, ``early_stopping_patience``
-    (epochs without improvement, see ``KeepBestEpoch``), ``per_replica_batch``,
+    (epochs without improvement, see ``KeepBestEpoch``), ``seed`` (int:
+    ``keras.utils.set_random_seed`` before anything random; absent: unseeded),
+    ``per_replica_batch``,
     ``checkpoint_steps`` and ``backup_min_seconds`` (see ``backup_every``),
     ``steps_per_execution`` (a cap, see ``execution_steps``), ``warm_start``
     (true: start from ``fn_args.base_model``, see ``models.warm_start``; a
@@ -374,6 +375,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     and ``_export_and_discard`` for the other workers).
     """
     config = fn_args.custom_config or {}
+    if config.get("seed") is not None:
+        keras.utils.set_random_seed(int(config["seed"]))
     family = get_family(config["family"])
     dataset = get_dataset(config["dataset"])
     family.check_dataset(dataset)

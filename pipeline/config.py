@@ -53,6 +53,15 @@ class RunConfig:
       early_stopping_patience: stop training after this many epochs without
         a better blessing metric on the per-epoch validation; None (default)
         trains every epoch. The Trainer exports the best epoch either way.
+      seed: the Trainer's random seed (``keras.utils.set_random_seed``:
+        Python, NumPy and TF's global seed, so weight initialisation,
+        dropout and the shuffle of the training input), an int in
+        [0, 2**32 - 1]; None (default) leaves them unseeded, so two runs of
+        one config train different models. A seeded run repeats its
+        training on the same machine and replica count; TF's kernels are
+        not made deterministic (``enable_op_determinism`` is not called:
+        it slows training and refuses some ops), so results may still
+        differ in the last digits across machines and thread counts.
       metric_threshold: lower bound on the blessing metric (AUC for binary
         tasks, accuracy otherwise); None means the family's default.
       max_metric_drop: how far the blessing metric may fall below the latest
@@ -90,6 +99,7 @@ class RunConfig:
     per_replica_batch: Optional[int] = None
     hparams: Dict[str, Any] = dataclasses.field(default_factory=dict)
     early_stopping_patience: Optional[int] = None
+    seed: Optional[int] = None
     metric_threshold: Optional[float] = None
     max_metric_drop: float = 0.0
     thresholds: bool = True
@@ -162,6 +172,8 @@ class RunConfig:
             config["per_replica_batch"] = self.per_replica_batch
         if self.early_stopping_patience is not None:
             config["early_stopping_patience"] = self.early_stopping_patience
+        if self.seed is not None:  # only when set: other runs keep their cache keys
+            config["seed"] = self.seed
         if self.warm_start:  # only when set: other runs keep their cache keys
             config["warm_start"] = True
         pretrained = self.pretrained_embeddings
@@ -173,7 +185,7 @@ class RunConfig:
     def pretrained_embeddings(self) -> Optional[str]:
         """The word-vector set the Trainer starts the token embedding from
         (the family's ``pretrained_embeddings`` hparam after ``hparams``), or None."""
-        return {**self.family.hparams, **self.hparams}.get("pretrained_embeddings")
+        return self.family.with_overrides(self.hparams).get("pretrained_embeddings")
 
     def validate(self) -> None:
         """Raises ``ValueError`` naming the first bad field.
@@ -190,6 +202,10 @@ class RunConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.seed is not None and (isinstance(self.seed, bool)
+                                      or not isinstance(self.seed, int)
+                                      or not 0 <= self.seed < 2 ** 32):
+            raise ValueError(f"seed must be an int in [0, 2**32 - 1], got {self.seed!r}")
         if not isinstance(self.hparams, dict):
             raise ValueError(f"hparams must be a mapping, got {self.hparams!r}")
         validate_hparams(self.family, self.hparams)

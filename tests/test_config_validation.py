@@ -43,6 +43,9 @@ def test_every_familys_defaults_are_valid(family):
     ("dense", {"early_stopping_patience": 0}, r"early_stopping_patience must be >= 1, got 0"),
     ("dense", {"early_stopping_patience": 2.5}, r"early_stopping_patience must be an int >= 1, got 2.5"),
     ("dense", {"epochs": 0}, r"epochs must be >= 1, got 0"),
+    ("dense", {"seed": -1}, r"seed must be an int in \[0, 2\*\*32 - 1\], got -1"),
+    ("dense", {"seed": 2 ** 32}, r"seed must be an int in \[0, 2\*\*32 - 1\], got 4294967296"),
+    ("dense", {"seed": True}, r"seed must be an int in \[0, 2\*\*32 - 1\], got True"),
 ])
 def test_nonsense_settings_fail_naming_the_field(model, fields, message):
     with pytest.raises(ValueError, match=message):
@@ -55,6 +58,16 @@ def test_patience_reaches_the_trainer_and_round_trips_through_json():
     assert config.trainer_config()["early_stopping_patience"] == 2
     assert RunConfig.from_json(config.to_json()) == config
     assert "early_stopping_patience" not in RunConfig(model="dense").trainer_config()
+
+
+def test_seed_reaches_the_trainer_and_round_trips_through_json():
+    config = RunConfig(model="dense", seed=0)   # 0 is a seed, not "unset"
+    config.validate()
+    assert config.trainer_config()["seed"] == 0
+    assert RunConfig.from_json(config.to_json()) == config
+    assert "seed" not in RunConfig(model="dense").trainer_config()
+    with pytest.raises(ValueError, match=r"config key 'seed' must be an integer or null"):
+        RunConfig.from_json('{"seed": 1.5}')
 
 
 def test_saved_config_paths_are_absolute_and_uris_unchanged(tmp_path, monkeypatch):
