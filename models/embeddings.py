@@ -77,9 +77,17 @@ def embeddings_dir(data_dir: str, name: str) -> str:
 
 
 def check_available(data_dir: str, name: str) -> None:
-    """Raises ``ValueError`` naming the files and the set-up step when
-    the converted set ``name`` is missing from a local ``data_dir`` (a URI
-    is checked where it is read, by the Trainer)."""
+    """Checks the converted set ``name`` in a local ``data_dir`` before any
+    component runs, in milliseconds: both files present, ``vectors.npy``'s
+    header readable and its size what the header promises, its shape
+    float32 ``[lines of words.txt, set's dim]``. The vectors themselves are
+    not read (the Trainer does, ``load``). A URI is checked where it is
+    read, by the Trainer.
+
+    Raises:
+      ValueError: naming the file or folder, what is wrong, and the set-up
+        step that fixes it.
+    """
     from tfxp.core.uris import is_uri
 
     folder = embeddings_dir(data_dir, name)
@@ -93,6 +101,54 @@ def check_available(data_dir: str, name: str) -> None:
             f"{folder!r}; scripts/get_data.sh fetches and converts them "
             f"({EMBEDDINGS[name].source}), or set pretrained_embeddings to null for a "
             f"random initialisation")
+    import numpy as np
+
+    path = os.path.join(folder, VECTORS_FILE)
+    headers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version not in headers:
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = headers[version](f)
+            data_offset = f.tell()
+    except (ValueError, EOFError, OSError) as err:
+        raise _unreadable(path, folder, err) from None
+    expected = data_offset + int(np.prod(shape)) * dtype.itemsize
+    size = os.path.getsize(path)
+    if size != expected:
+        raise _unreadable(path, folder, f"{size} bytes where its header promises {expected}")
+    with open(os.path.join(folder, WORDS_FILE), encoding="utf-8") as f:
+        words = _split_words(f.read())
+    _check_table(folder, dtype, shape, len(words))
+    if shape[1] != EMBEDDINGS[name].dim:
+        raise ValueError(f"{folder}: {VECTORS_FILE} is {shape[1]} wide; {name!r} is "
+                         f"{EMBEDDINGS[name].dim}-wide: rerun scripts/get_data.sh after "
+                         f"deleting {folder}")
+
+
+def _unreadable(path: str, folder: str, why) -> ValueError:
+    return ValueError(f"{path}: not a readable .npy array ({why}); rerun "
+                      f"scripts/get_data.sh after deleting {folder}")
+
+
+def _split_words(text: str) -> Sequence[str]:
+    """``words.txt``'s words: one per line, a final line break optional."""
+    words = text.split("\n")
+    if words and words[-1] == "":
+        words.pop()
+    return words
+
+
+def _check_table(folder: str, dtype, shape: Tuple[int, ...], words: int) -> None:
+    """Raises ``ValueError`` unless ``vectors.npy`` is float32 ``[words, dim]``."""
+    import numpy as np
+
+    if len(shape) != 2 or dtype != np.float32 or shape[0] != words:
+        raise ValueError(f"{folder}: {VECTORS_FILE} is {dtype} {list(shape)}; "
+                         f"expected float32 [{words}, dim], one row per line of "
+                         f"{WORDS_FILE}")
 
 
 def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
@@ -109,9 +165,7 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
     import tensorflow as tf
 
     with tf.io.gfile.GFile("/".join([folder.rstrip("/"), WORDS_FILE]), "r") as f:
-        words = f.read().split("\n")
-    if words and words[-1] == "":
-        words.pop()
+        words = _split_words(f.read())
     path = "/".join([folder.rstrip("/"), VECTORS_FILE])
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
@@ -119,12 +173,8 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
     except (ValueError, EOFError, OSError, tf.errors.OpError) as err:  # truncated, empty,
         if isinstance(err, tf.errors.NotFoundError):                 # not .npy
             raise
-        raise ValueError(f"{path}: not a readable .npy array ({err}); rerun "
-                         f"scripts/get_data.sh after deleting {folder}") from None
-    if vectors.ndim != 2 or vectors.dtype != np.float32 or len(vectors) != len(words):
-        raise ValueError(f"{folder}: {VECTORS_FILE} is {vectors.dtype} {list(vectors.shape)}; "
-                         f"expected float32 [{len(words)}, dim], one row per line of "
-                         f"{WORDS_FILE}")
+        raise _unreadable(path, folder, err) from None
+    _check_table(folder, vectors.dtype, vectors.shape, len(words))
     return words, vectors
 
 

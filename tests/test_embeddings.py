@@ -187,3 +187,58 @@ def test_run_without_the_set_stops_before_any_component(tmp_path, capsys):
                    f"(MIT)), or set pretrained_embeddings to null for a random "
                    f"initialisation"], err
     assert not (tmp_path / "ws").exists()
+
+
+def _local_set(tmp_path, rows: int = 3, dim: int = 100, dtype=np.float32) -> str:
+    """A ``<data>/embeddings/glove_100d`` folder of ``rows`` words."""
+    folder = tmp_path / "data" / "embeddings" / "glove_100d"
+    folder.mkdir(parents=True)
+    (folder / "words.txt").write_text("".join(f"w{i}\n" for i in range(3)))
+    np.save(folder / "vectors.npy", np.ones((rows, dim), dtype))
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-8], r"vectors\.npy: not a readable \.npy array \(1320 bytes where its "
+                       r"header promises 1328\); rerun scripts/get_data\.sh after deleting"),
+    (lambda b: b[:60], r"vectors\.npy: not a readable \.npy array .*rerun scripts/get_data"),
+    (lambda b: b"", r"vectors\.npy: not a readable \.npy array .*rerun scripts/get_data"),
+    (lambda b: b"PK\x03\x04" + b[4:], r"vectors\.npy: not a readable \.npy array"),
+])
+def test_the_pre_run_check_reads_the_header_and_size_of_the_vectors(tmp_path, damage,
+                                                                    message):
+    data_dir = _local_set(tmp_path)
+    embeddings.check_available(data_dir, "glove_100d")  # intact: passes
+    path = os.path.join(data_dir, "embeddings", "glove_100d", "vectors.npy")
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert len(raw) == 128 + 3 * 100 * 4  # header + float32 [3, 100]
+    with open(path, "wb") as f:
+        f.write(damage(raw))
+    with pytest.raises(ValueError, match=message):
+        embeddings.check_available(data_dir, "glove_100d")
+
+
+@pytest.mark.parametrize("rows, dim, dtype, message", [
+    (2, 100, np.float32, r"vectors\.npy is float32 \[2, 100\]; expected float32 \[3, dim\]"),
+    (3, 100, np.float64, r"vectors\.npy is float64 \[3, 100\]; expected float32 \[3, dim\]"),
+    (3, 50, np.float32, r"vectors\.npy is 50 wide; 'glove_100d' is 100-wide"),
+])
+def test_the_pre_run_check_refuses_a_table_of_another_shape(tmp_path, rows, dim, dtype,
+                                                            message):
+    with pytest.raises(ValueError, match=message):
+        embeddings.check_available(_local_set(tmp_path, rows, dim, dtype), "glove_100d")
+
+
+def test_run_with_cut_vectors_stops_before_any_component(tmp_path, capsys):
+    data_dir = _local_set(tmp_path)
+    path = os.path.join(data_dir, "embeddings", "glove_100d", "vectors.npy")
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    code = main(["run", "--model", "transformer", "--workspace", str(tmp_path / "ws"),
+                 "--data-dir", data_dir])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"tfxp: error: {path}: not a readable .npy array (1000 bytes "
+                             f"where its header promises 1328)"), err
+    assert not (tmp_path / "ws").exists()
