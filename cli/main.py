@@ -31,9 +31,18 @@ from tfxp.core.workspace import Workspace
 
 
 def _check_workspace(path: str) -> None:
+    """Raises UsageError unless ``path`` is a writable folder or can be made
+    one. Creates nothing: a workspace that does not exist yet is checked
+    through its nearest existing parent (the run creates it), so a check of
+    a later setting that fails (``--model all``) leaves no empty folder."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"workspace {path!r} is not writable: {existing!r} is a file, "
+                         f"not a folder")
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
             pass
     except OSError as err:
         raise UsageError(f"workspace {path!r} is not writable: "

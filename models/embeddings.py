@@ -119,18 +119,28 @@ def check_available(data_dir: str, name: str) -> None:
     size = os.path.getsize(path)
     if size != expected:
         raise _unreadable(path, folder, f"{size} bytes where its header promises {expected}")
-    with open(os.path.join(folder, WORDS_FILE), encoding="utf-8") as f:
-        words = _split_words(f.read())
+    words_path = os.path.join(folder, WORDS_FILE)
+    try:
+        with open(words_path, encoding="utf-8") as f:
+            words = _split_words(f.read())
+    except (UnicodeDecodeError, OSError) as err:
+        raise ValueError(f"{words_path}: not a UTF-8 word list ({err}); "
+                         f"{_refetch(folder)}") from None
     _check_table(folder, dtype, shape, len(words))
     if shape[1] != EMBEDDINGS[name].dim:
         raise ValueError(f"{folder}: {VECTORS_FILE} is {shape[1]} wide; {name!r} is "
-                         f"{EMBEDDINGS[name].dim}-wide: rerun scripts/get_data.sh after "
-                         f"deleting {folder}")
+                         f"{EMBEDDINGS[name].dim}-wide; {_refetch(folder)}")
+
+
+def _refetch(folder: str) -> str:
+    """The set-up step that rewrites ``<data dir>/embeddings/<name>``."""
+    data_dir = os.path.dirname(os.path.dirname(os.path.normpath(folder)))
+    prefix = "" if os.path.normpath(data_dir) == "data" else f"TFXP_DATA_DIR={data_dir} "
+    return f"delete {folder} and rerun {prefix}scripts/get_data.sh"
 
 
 def _unreadable(path: str, folder: str, why) -> ValueError:
-    return ValueError(f"{path}: not a readable .npy array ({why}); rerun "
-                      f"scripts/get_data.sh after deleting {folder}")
+    return ValueError(f"{path}: not a readable .npy array ({why}); {_refetch(folder)}")
 
 
 def _split_words(text: str) -> Sequence[str]:
@@ -148,7 +158,7 @@ def _check_table(folder: str, dtype, shape: Tuple[int, ...], words: int) -> None
     if len(shape) != 2 or dtype != np.float32 or shape[0] != words:
         raise ValueError(f"{folder}: {VECTORS_FILE} is {dtype} {list(shape)}; "
                          f"expected float32 [{words}, dim], one row per line of "
-                         f"{WORDS_FILE}")
+                         f"{WORDS_FILE}; {_refetch(folder)}")
 
 
 def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:

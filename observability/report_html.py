@@ -153,7 +153,7 @@ RUN_TEMPLATE = """<title>Run {{ r.run_id }} ({{ r.pipeline }})</title>
   <p class="muted">No evaluation (the Evaluator did not run).</p>
   {% endif %}
   {% if confusion_rows %}
-  <h3>Confusion matrix</h3>
+  <h3>Confusion matrix{% if r.confusion_threshold is not none and r.label_names|length == 2 %} at threshold {{ "%g"|format(r.confusion_threshold) }} (BinaryAccuracy's){% elif r.label_names|length > 2 %} (argmax){% endif %}</h3>
   {% if "confusion" in r.images %}
   <img src="{{ r.images.confusion[0] }}" width="{{ r.images.confusion[1][0] }}"
        height="{{ r.images.confusion[1][1] }}" alt="confusion matrix">

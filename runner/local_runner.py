@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Optional
 
 from tfx import v1 as tfx
@@ -15,6 +16,16 @@ from tfxp.runner import recovery, runlog
 from tfxp.core.workspace import Workspace
 from tfxp.pipeline.config import RunConfig
 from tfxp.pipeline.pipeline import create_pipeline
+
+
+# TFMA derives precision, F1, accuracy ... of every confusion matrix with
+# numpy divisions (tensorflow_model_analysis/metrics/binary_confusion_matrices.py,
+# Matrices.to_proto), and a threshold where nothing is predicted positive, or
+# a baseline comparison, divides by zero: NaN/inf fields and a RuntimeWarning
+# on stderr per run, though no metric the pipeline reads changes. Silenced
+# for that module only.
+warnings.filterwarnings("ignore", category=RuntimeWarning,
+                        module=r"tensorflow_model_analysis\.metrics\.binary_confusion_matrices")
 
 
 class PipelineFailed(RuntimeError):

@@ -78,7 +78,7 @@ def test_a_truncated_vectors_file_names_itself(tmp_path, cut):
     data = (tmp_path / "glove" / "vectors.npy").read_bytes()
     (tmp_path / "glove" / "vectors.npy").write_bytes(data[:len(data) - cut] if cut else b"")
     with pytest.raises(ValueError, match=r"vectors\.npy: not a readable \.npy array .*"
-                                         r"rerun scripts/get_data\.sh"):
+                                         r"rerun TFXP_DATA_DIR=.* scripts/get_data\.sh"):
         embeddings.load(str(tmp_path / "glove"))
 
 
@@ -200,9 +200,10 @@ def _local_set(tmp_path, rows: int = 3, dim: int = 100, dtype=np.float32) -> str
 
 @pytest.mark.parametrize("damage, message", [
     (lambda b: b[:-8], r"vectors\.npy: not a readable \.npy array \(1320 bytes where its "
-                       r"header promises 1328\); rerun scripts/get_data\.sh after deleting"),
-    (lambda b: b[:60], r"vectors\.npy: not a readable \.npy array .*rerun scripts/get_data"),
-    (lambda b: b"", r"vectors\.npy: not a readable \.npy array .*rerun scripts/get_data"),
+                       r"header promises 1328\); delete .*glove_100d and rerun "
+                       r"TFXP_DATA_DIR=.*/data scripts/get_data\.sh$"),
+    (lambda b: b[:60], r"vectors\.npy: not a readable \.npy array .*rerun TFXP_DATA_DIR="),
+    (lambda b: b"", r"vectors\.npy: not a readable \.npy array .*rerun TFXP_DATA_DIR="),
     (lambda b: b"PK\x03\x04" + b[4:], r"vectors\.npy: not a readable \.npy array"),
 ])
 def test_the_pre_run_check_reads_the_header_and_size_of_the_vectors(tmp_path, damage,
@@ -241,4 +242,35 @@ def test_run_with_cut_vectors_stops_before_any_component(tmp_path, capsys):
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"tfxp: error: {path}: not a readable .npy array (1000 bytes "
                              f"where its header promises 1328)"), err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_word_list_that_is_not_utf8_is_named(tmp_path):
+    data_dir = _local_set(tmp_path)
+    words = os.path.join(data_dir, "embeddings", "glove_100d", "words.txt")
+    with open(words, "wb") as f:
+        f.write(b"\xff\xfe\n" * 3)
+    with pytest.raises(ValueError, match=rf"^{words}: not a UTF-8 word list .*; delete "):
+        embeddings.check_available(data_dir, "glove_100d")
+
+
+def test_the_fix_names_the_data_dir_only_when_it_is_not_the_default():
+    assert embeddings._refetch(os.path.join("data", "embeddings", "glove_100d")) == (
+        "delete data/embeddings/glove_100d and rerun scripts/get_data.sh")
+    assert embeddings._refetch("/mnt/d/embeddings/glove_100d") == (
+        "delete /mnt/d/embeddings/glove_100d and rerun TFXP_DATA_DIR=/mnt/d "
+        "scripts/get_data.sh")
+
+
+def test_model_all_stopped_by_the_vectors_creates_no_workspace(tmp_path, capsys):
+    """Every family's settings are checked before any runs; the Dense check
+    comes first and must not leave an empty workspace folder behind."""
+    data_dir = _local_set(tmp_path)
+    with open(os.path.join(data_dir, "embeddings", "glove_100d", "vectors.npy"), "r+b") as f:
+        f.truncate(1000)
+    code = main(["run", "--model", "all", "--workspace", str(tmp_path / "ws" / "all"),
+                 "--data-dir", data_dir])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("tfxp: error: --model all: family 'transformer': "), err
     assert not (tmp_path / "ws").exists()

@@ -105,6 +105,7 @@ def test_report_metric_tables_hold_the_values_mlmd_and_tfma_hold(dense_report):
 def test_confusion_matrix_has_label_names_and_agrees_with_tfma_accuracy(dense_report):
     _, summary, _, text = dense_report
     rows = _tables(text)["confusion"]
+    assert "<h3>Confusion matrix at threshold 0.5 (BinaryAccuracy's)</h3>" in text
     assert rows[0] == ["actual \\ predicted", "not_big_tipper", "big_tipper"]
     assert [r[0] for r in rows[1:]] == ["not_big_tipper", "big_tipper"]
     counts = np.array([[int(c) for c in r[1:]] for r in rows[1:]])

@@ -163,3 +163,23 @@ def test_progress_lines_survive_a_savedmodel_export_mid_run(tmp_path, capsys):
         absl.info("Component %s is finished.", "Trainer")
     assert "Trainer: done in" in capsys.readouterr().out
     assert logging.getLogger("absl").getEffectiveLevel() == logging.ERROR  # env.quiet's
+
+
+def test_the_runner_silences_tfma_confusion_matrix_divisions_only():
+    """A confusion matrix with nothing predicted positive (or nothing at all)
+    makes TFMA divide by zero for its derived rates; the local runner
+    silences that module's RuntimeWarning, not numpy's elsewhere. Run in a
+    fresh interpreter: pytest resets warning filters around each test."""
+    code = (
+        "import warnings, numpy as np\n"
+        "import tfxp.runner.local_runner\n"
+        "from tensorflow_model_analysis.metrics import binary_confusion_matrices as b\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    m = b.Matrices(thresholds=[0.5], tp=[0.0], tn=[0.0], fp=[0.0], fn=[0.0])\n"
+        "    m.to_proto()\n"
+        "    tfma = len(caught)\n"
+        "    np.array([1.0]) / np.array([0.0])\n"
+        "print(tfma, len(caught) - tfma)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-2:] == ["0", "1"], out
