@@ -37,7 +37,6 @@ Prints the mean AUC per variant and step beside the trees', and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -72,12 +71,11 @@ def main(argv=None) -> int:
 
     import numpy as np
     import tensorflow as tf
-    import tensorflow_transform as tft
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    from bench.hparam_sweep import _latest, load_split
+    from bench.hparam_sweep import load_transformed
     from bench.taxi_baseline import id_matrix
     from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
@@ -85,12 +83,9 @@ def main(argv=None) -> int:
     from tfxp.models.training import resolve_hparams
 
     family, dataset = get_family("dense"), get_dataset("chicago_taxi")
-    root = os.path.join(args.workspace, "pipeline_root", "dense-pipeline", "Transform")
-    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
-    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
-    spec = tft_output.transformed_feature_spec()
-    parts = [load_split(examples_uri, split, spec, F.TRANSFORMED_LABEL)
-             for split in ("train", "validation")]
+    data = load_transformed(args.workspace, "dense-pipeline")
+    examples_uri, tft_output = data.examples_uri, data.tft_output
+    parts = [data.train, data.validation]
     columns = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
     labels = np.concatenate([p[1] for p in parts])
     smallest_class = int(np.bincount(labels).min())

@@ -38,6 +38,7 @@ import json
 import os
 import sys
 import time
+from typing import Any, Dict, NamedTuple, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -67,6 +68,35 @@ def load_split(examples_uri: str, split: str, spec, label: str):
     return features, np.concatenate([p[label].numpy() for p in parts])
 
 
+class Transformed(NamedTuple):
+    """A pipeline's latest Transform output, train and validation splits loaded."""
+    examples_uri: str
+    tft_output: Any            # tft.TFTransformOutput
+    train: Tuple[Dict[str, Any], Any]        # (features of arrays, int labels [N])
+    validation: Tuple[Dict[str, Any], Any]
+
+
+def load_transformed(workspace: str, pipeline: str) -> Transformed:
+    """The newest ``Transform`` outputs of ``pipeline`` in ``workspace`` (as
+    ``tfxp run`` left them), with ``Split-train`` and ``Split-validation``
+    parsed into arrays. Never the held-out eval split (``load_split``).
+
+    Raises:
+      SystemExit: the pipeline has not run in that workspace.
+    """
+    import tensorflow_transform as tft
+
+    from tfxp.core import features as F
+
+    root = os.path.join(workspace, "pipeline_root", pipeline, "Transform")
+    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
+    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
+    spec = tft_output.transformed_feature_spec()
+    return Transformed(examples_uri, tft_output, *(
+        load_split(examples_uri, split, spec, F.TRANSFORMED_LABEL)
+        for split in ("train", "validation")))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True)
@@ -93,7 +123,6 @@ def main(argv=None) -> int:
 
     import numpy as np
     import tensorflow as tf
-    import tensorflow_transform as tft
 
     from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
@@ -104,13 +133,9 @@ def main(argv=None) -> int:
 
     family = get_family(args.family)
     dataset = get_dataset(family.default_dataset)
-    root = os.path.join(args.workspace, "pipeline_root",
-                        args.pipeline or f"{family.name}-pipeline", "Transform")
-    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
-    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
-    spec = tft_output.transformed_feature_spec()
-    train_raw, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
-    val_raw, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    data = load_transformed(args.workspace, args.pipeline or f"{family.name}-pipeline")
+    examples_uri, tft_output = data.examples_uri, data.tft_output
+    (train_raw, train_y), (val_raw, val_y) = data.train, data.validation
     metric = args.metric or ("auc" if family.name == "dense" else "accuracy")
     if args.top_k and dataset.modality != "text":
         parser.error("--top-k applies to the text families only")

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401
 from bench.common import reproduce_command, write_result  # noqa: E402
-from bench.hparam_sweep import _latest, load_split  # noqa: E402
+from bench.hparam_sweep import load_transformed  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -60,9 +60,7 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
-    import tensorflow_transform as tft
 
-    from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
     from tfxp.models.embeddings import embeddings_dir
     from tfxp.models.registry import get_family
@@ -71,13 +69,9 @@ def main(argv=None) -> int:
 
     family = get_family(args.family)
     dataset = get_dataset(family.default_dataset)
-    root = os.path.join(args.workspace, "pipeline_root",
-                        args.pipeline or f"{family.name}-pipeline", "Transform")
-    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
-    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
-    spec = tft_output.transformed_feature_spec()
-    train_x, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
-    val_x, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    data = load_transformed(args.workspace, args.pipeline or f"{family.name}-pipeline")
+    examples_uri, tft_output = data.examples_uri, data.tft_output
+    (train_x, train_y), (val_x, val_y) = data.train, data.validation
     steps = list(range(args.every, args.steps + 1, args.every))
     probabilities = {}   # (seed, step) -> float32 [validation examples], class 1
     start = time.time()

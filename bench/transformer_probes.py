@@ -44,7 +44,6 @@ loading) are the project's own, shared with the Trainer and the sweep.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -53,7 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401
 from bench.common import reproduce_command, write_result  # noqa: E402
-from bench.hparam_sweep import _latest, load_split  # noqa: E402
+from bench.hparam_sweep import load_transformed  # noqa: E402
 
 MASK_SHARE, MASK_REPLACE, RANDOM_REPLACE = 0.15, 0.8, 0.1   # BERT's masking recipe
 RANDOM_INIT = {"pretrained_embeddings": None, "embedding_dim": 64}
@@ -172,20 +171,16 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
-    import tensorflow_transform as tft
 
     from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
     from tfxp.models.registry import get_family
     from tfxp.models.training import resolve_hparams
 
-    root = os.path.join(args.workspace, "pipeline_root", args.pipeline, "Transform")
-    examples_uri = _latest(os.path.join(root, "transformed_examples", "*"))
-    tft_output = tft.TFTransformOutput(_latest(os.path.join(root, "transform_graph", "*")))
-    spec = tft_output.transformed_feature_spec()
+    data = load_transformed(args.workspace, args.pipeline)
+    examples_uri, tft_output = data.examples_uri, data.tft_output
     key = F.transformed_name(F.TOKENS_KEY)
-    train_x, train_y = load_split(examples_uri, "train", spec, F.TRANSFORMED_LABEL)
-    val_x, val_y = load_split(examples_uri, "validation", spec, F.TRANSFORMED_LABEL)
+    (train_x, train_y), (val_x, val_y) = data.train, data.validation
     train_ids, val_ids = train_x[key], val_x[key]
     dataset = get_dataset("rotten_tomatoes")
 
