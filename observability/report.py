@@ -346,18 +346,14 @@ def load_plots(evaluation_uri: str, num_classes: int
             value = kv.value
             if value.HasField("confusion_matrix_at_thresholds") and num_classes == 2:
                 for m in value.confusion_matrix_at_thresholds.matrices:
-                    tp, fp, tn, fn = (m.true_positives, m.false_positives,
-                                      m.true_negatives, m.false_negatives)
+                    row = _counts(m)
+                    tp, fp, tn, fn = row["tp"], row["fp"], row["tn"], row["fn"]
                     curve.append({
-                        "threshold": m.threshold, "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+                        **row,
                         "precision": tp / (tp + fp) if tp + fp else float("nan"),
                         "recall": tp / (tp + fn) if tp + fn else 0.0,
                         "fpr": fp / (fp + tn) if fp + tn else 0.0})
                 curve.sort(key=lambda r: r["threshold"])
-                if curve:
-                    best = min(curve, key=lambda r: abs(r["threshold"] - BINARY_THRESHOLD))
-                    threshold = best["threshold"]
-                    matrix = _binary_matrix(best)
             elif value.HasField("multi_class_confusion_matrix_at_thresholds"):
                 matrices = value.multi_class_confusion_matrix_at_thresholds.matrices
                 if not matrices:
@@ -371,9 +367,11 @@ def load_plots(evaluation_uri: str, num_classes: int
                             round(e.num_weighted_examples))
                 threshold = m.threshold
     if num_classes == 2:
-        exact = _exact_binary_matrix(evaluation_uri, candidate)
-        if exact is not None:
-            matrix, threshold = _binary_matrix(exact), exact["threshold"]
+        # The exact matrix; without it (older runs), the plot's nearest 0.5.
+        best = _exact_binary_matrix(evaluation_uri, candidate) or min(
+            curve, key=lambda r: abs(r["threshold"] - BINARY_THRESHOLD), default=None)
+        if best is not None:
+            matrix, threshold = _binary_matrix(best), best["threshold"]
     return matrix, threshold, curve
 
 
@@ -400,10 +398,15 @@ def _exact_binary_matrix(evaluation_uri: str, candidate: str
                 continue
             for m in kv.value.confusion_matrix_at_thresholds.matrices:
                 if abs(m.threshold - BINARY_THRESHOLD) < 1e-9:
-                    return {"threshold": m.threshold, "tp": m.true_positives,
-                            "fp": m.false_positives, "tn": m.true_negatives,
-                            "fn": m.false_negatives}
+                    return _counts(m)
     return None
+
+
+def _counts(m) -> Dict[str, float]:
+    """``{"threshold", "tp", "fp", "tn", "fn"}`` of one TFMA
+    ``ConfusionMatrixAtThresholds.Matrix``."""
+    return {"threshold": m.threshold, "tp": m.true_positives, "fp": m.false_positives,
+            "tn": m.true_negatives, "fn": m.false_negatives}
 
 
 def _threshold_text(metric: str, threshold) -> List[str]:
