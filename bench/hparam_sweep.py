@@ -97,6 +97,28 @@ def load_transformed(workspace: str, pipeline: str) -> Transformed:
         for split in ("train", "validation")))
 
 
+def build_with_pretrained(family, dataset, tft_output, overrides: Dict[str, Any],
+                          data_dir: str, extra: Dict[str, Any]):
+    """``(model, hparams)`` as the Trainer builds them (``models.training.run_fn``):
+    ``resolve_hparams`` with ``overrides``, then ``extra`` (steps, schedule
+    length), the family's builder, then the pre-trained encoder's weights or
+    word vectors read from ``data_dir`` (where ``scripts/get_data.sh`` put them)."""
+    from tfxp.models.embeddings import embeddings_dir
+    from tfxp.models.pretrained_encoder import encoder_dir
+    from tfxp.models.training import apply_pretrained, resolve_hparams
+
+    merged = family.with_overrides(overrides)
+    encoder = merged.get("pretrained_encoder")
+    hparams = resolve_hparams(family, dataset, tft_output, overrides,
+                              encoder_dir(data_dir, encoder) if encoder else None)
+    hparams.update(extra)
+    model = family.build_model(hparams)
+    vectors = hparams.get("pretrained_embeddings")
+    apply_pretrained(model, hparams, tft_output,
+                     embeddings_dir(data_dir, vectors) if vectors else None)
+    return model, hparams
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", required=True)
@@ -127,8 +149,6 @@ def main(argv=None) -> int:
     from tfxp.core import features as F
     from tfxp.core.datasets import get_dataset
     from tfxp.models.registry import get_family, validate_hparams
-    from tfxp.models.embeddings import embeddings_dir
-    from tfxp.models.training import apply_pretrained_embeddings, resolve_hparams
     from tfxp.pipeline.config import DEFAULT_DATA_DIR
 
     family = get_family(args.family)
@@ -149,23 +169,22 @@ def main(argv=None) -> int:
         overrides = dict(zip(names, values))
         validate_hparams(family, overrides)
         tf.keras.utils.set_random_seed(args.seed)
-        hparams = resolve_hparams(family, dataset, tft_output, overrides)
+        hparams = family.with_overrides(overrides)
+        if top_k is not None and (hparams.get("pretrained_embeddings")
+                                  or hparams.get("pretrained_encoder")):
+            parser.error("--top-k cuts the vocabulary that pretrained embedding rows and an "
+                         "encoder's word pieces follow; sweep it with pretrained_embeddings "
+                         "and pretrained_encoder null")
         train_x, val_x = dict(train_raw), dict(val_raw)
+        extra = {"steps_per_execution": args.every, "total_steps": args.steps}
         if top_k is not None:
             for x in (train_x, val_x):
                 x[token_key] = np.minimum(x[token_key], top_k + 1)
-            hparams["vocab_size"] = top_k + 2   # padding, K words, one OOV id
+            extra["vocab_size"] = top_k + 2   # padding, K words, one OOV id
             overrides = {**overrides, "top_k": top_k}
-        hparams["steps_per_execution"] = args.every
-        hparams["total_steps"] = args.steps
-        pretrained = hparams.get("pretrained_embeddings")
-        if pretrained and top_k is not None:
-            parser.error("--top-k cuts the vocabulary the pretrained embedding rows follow; "
-                         "sweep it with pretrained_embeddings null")
-        model = family.build_model(hparams)
-        if pretrained:  # as the Trainer does (models.training.run_fn)
-            apply_pretrained_embeddings(model, hparams, tft_output, embeddings_dir(
-                args.data_dir or DEFAULT_DATA_DIR, pretrained))
+        model, hparams = build_with_pretrained(
+            family, dataset, tft_output, {k: v for k, v in overrides.items() if k != "top_k"},
+            args.data_dir or DEFAULT_DATA_DIR, extra)
         train = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
                  .shuffle(len(train_y), seed=args.seed).repeat().batch(batch))
         curve, start = [], time.time()

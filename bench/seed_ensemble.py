@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfxp.core import env  # noqa: E402,F401
 from bench.common import reproduce_command, write_result  # noqa: E402
-from bench.hparam_sweep import load_transformed  # noqa: E402
+from bench.hparam_sweep import build_with_pretrained, load_transformed  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -62,9 +62,7 @@ def main(argv=None) -> int:
     import tf_keras as keras
 
     from tfxp.core.datasets import get_dataset
-    from tfxp.models.embeddings import embeddings_dir
     from tfxp.models.registry import get_family
-    from tfxp.models.training import apply_pretrained_embeddings, resolve_hparams
     from tfxp.pipeline.config import DEFAULT_DATA_DIR
 
     family = get_family(args.family)
@@ -77,13 +75,9 @@ def main(argv=None) -> int:
     start = time.time()
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
-        hparams = resolve_hparams(family, dataset, tft_output)
-        hparams.update(steps_per_execution=args.every, total_steps=args.steps)
-        model = family.build_model(hparams)
-        name = hparams.get("pretrained_embeddings")
-        if name:  # as the Trainer does (models.training.run_fn)
-            apply_pretrained_embeddings(model, hparams, tft_output, embeddings_dir(
-                args.data_dir or DEFAULT_DATA_DIR, name))
+        model, _ = build_with_pretrained(
+            family, dataset, tft_output, {}, args.data_dir or DEFAULT_DATA_DIR,
+            {"steps_per_execution": args.every, "total_steps": args.steps})
         train = (tf.data.Dataset.from_tensor_slices((dict(train_x), train_y))
                  .shuffle(len(train_y), seed=seed).repeat().batch(family.per_replica_batch))
         for step in steps:

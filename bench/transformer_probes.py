@@ -44,6 +44,7 @@ loading) are the project's own, shared with the Trainer and the sweep.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -55,7 +56,12 @@ from bench.common import reproduce_command, write_result  # noqa: E402
 from bench.hparam_sweep import load_transformed  # noqa: E402
 
 MASK_SHARE, MASK_REPLACE, RANDOM_REPLACE = 0.15, 0.8, 0.1   # BERT's masking recipe
-RANDOM_INIT = {"pretrained_embeddings": None, "embedding_dim": 64}
+# The Transformer of its own architecture (bench/configs/transformer_glove.json,
+# the default before the pre-trained encoder) with a random 64-wide embedding.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
+                       "transformer_glove.json")) as _f:
+    _GLOVE = json.load(_f)
+RANDOM_INIT = {**_GLOVE["hparams"], "pretrained_embeddings": None, "embedding_dim": 64}
 
 
 def _accuracy(model, x, y) -> float:
@@ -195,7 +201,8 @@ def main(argv=None) -> int:
         if loss is not None:
             model.compile(optimizer=model.optimizer, loss=loss, metrics=["accuracy"],
                           steps_per_execution=args.every)
-        return model, hparams, family.per_replica_batch
+        return model, hparams, (_GLOVE["per_replica_batch"] if family_name == "transformer"
+                                else family.per_replica_batch)
 
     def batches(y, batch, seed):
         return (tf.data.Dataset.from_tensor_slices((train_ids, y))

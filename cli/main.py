@@ -191,6 +191,12 @@ def config_from_args(args: argparse.Namespace):
             check_available(config.data_dir, config.pretrained_embeddings)
         except ValueError as err:
             raise UsageError(str(err)) from None
+    if config.pretrained_encoder:
+        from tfxp.models import pretrained_encoder
+        try:
+            pretrained_encoder.check_available(config.data_dir, config.pretrained_encoder)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     _check_workspace(config.workspace)
     if config.warm_start:
         _check_warm_start(config)

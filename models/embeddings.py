@@ -125,22 +125,23 @@ def check_available(data_dir: str, name: str) -> None:
             words = _split_words(f.read())
     except (UnicodeDecodeError, OSError) as err:
         raise ValueError(f"{words_path}: not a UTF-8 word list ({err}); "
-                         f"{_refetch(folder)}") from None
+                         f"{refetch_hint(folder)}") from None
     _check_table(folder, dtype, shape, len(words))
     if shape[1] != EMBEDDINGS[name].dim:
         raise ValueError(f"{folder}: {VECTORS_FILE} is {shape[1]} wide; {name!r} is "
-                         f"{EMBEDDINGS[name].dim}-wide; {_refetch(folder)}")
+                         f"{EMBEDDINGS[name].dim}-wide; {refetch_hint(folder)}")
 
 
-def _refetch(folder: str) -> str:
-    """The set-up step that rewrites ``<data dir>/embeddings/<name>``."""
+def refetch_hint(folder: str) -> str:
+    """The set-up step that rewrites ``<data dir>/<kind>/<name>``
+    (``embeddings``, or ``encoders`` of ``models.pretrained_encoder``)."""
     data_dir = os.path.dirname(os.path.dirname(os.path.normpath(folder)))
     prefix = "" if os.path.normpath(data_dir) == "data" else f"TFXP_DATA_DIR={data_dir} "
     return f"delete {folder} and rerun {prefix}scripts/get_data.sh"
 
 
 def _unreadable(path: str, folder: str, why) -> ValueError:
-    return ValueError(f"{path}: not a readable .npy array ({why}); {_refetch(folder)}")
+    return ValueError(f"{path}: not a readable .npy array ({why}); {refetch_hint(folder)}")
 
 
 def _split_words(text: str) -> Sequence[str]:
@@ -158,7 +159,7 @@ def _check_table(folder: str, dtype, shape: Tuple[int, ...], words: int) -> None
     if len(shape) != 2 or dtype != np.float32 or shape[0] != words:
         raise ValueError(f"{folder}: {VECTORS_FILE} is {dtype} {list(shape)}; "
                          f"expected float32 [{words}, dim], one row per line of "
-                         f"{WORDS_FILE}; {_refetch(folder)}")
+                         f"{WORDS_FILE}; {refetch_hint(folder)}")
 
 
 def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:

@@ -32,7 +32,11 @@ normalisation (lowercase, punctuation dropped, split on whitespace); later
 tokens are cut off. An empty, whitespace-only or punctuation-only text maps
 to 64 padding ids and gets the model's prediction for "no words"; every
 example is computed independently, so outputs do not depend on the batch or
-its order.
+its order. The Transformer with a pre-trained encoder then splits those
+words into WordPieces and reads the first ``max_pieces - 2`` (62) of them
+between ``[CLS]`` and ``[SEP]`` (``models.transformer.WordPieceIds``); a
+word its Transform vocabulary lacks is ``[UNK]``; "no words" is
+``[CLS] [SEP]``.
 """
 from __future__ import annotations
 
@@ -142,7 +146,8 @@ class ServingModule(tf.Module):
           (``[N, 784]``, ``[N, 56, 14, 1]``), fails with INVALID_ARGUMENT
           "images: expected shape [N, 28, 28] or [N, 28, 28, 1], got [...]".
         - text: ``text`` string ``[N]``; the first 64 tokens of each text
-          count (see the module docstring for empty and long texts).
+          count, and of those the Transformer's encoder reads the first 62
+          WordPieces (see the module docstring for empty and long texts).
         """
         if self._modality == IMAGE:
             def raw(images):

@@ -190,22 +190,33 @@ def shard_policy(file_pattern: List[str], workers: int
     return policy.FILE if len(files) >= workers else policy.DATA
 
 
-def apply_pretrained_embeddings(model, hparams: Dict[str, Any],
+def apply_pretrained(model, hparams: Dict[str, Any],
                                 tft_output: tft.TFTransformOutput,
                                 folder: Optional[str]) -> Optional[float]:
-    """Starts the token embedding from ``hparams['pretrained_embeddings']``
+    """Starts the encoder from ``hparams['pretrained_encoder']``
+    (``models.pretrained_encoder``, from ``hparams['encoder_dir']``), or the
+    token embedding from ``hparams['pretrained_embeddings']``
     (``models.embeddings``), read from ``folder`` (``custom_config
     ['embeddings_dir']``, which ``RunConfig.trainer_config`` sets); does
-    nothing when the hparam is null or absent.
+    nothing when both are null or absent.
 
     Returns:
-      The share of the vocabulary found in the set, or None when not applied.
+      The share of the vocabulary found in the set, or None when no set is
+      applied.
     Raises:
       ValueError: the hparam names a set but no ``folder`` is given; and as
         ``models.embeddings.initialize_embedding``.
     """
     from tfxp.models import embeddings
 
+    encoder = hparams.get("pretrained_encoder")
+    if encoder:
+        from tfxp.models.pretrained_encoder import initialize_encoder
+
+        copied = initialize_encoder(model, encoder, hparams["encoder_dir"])
+        print(f"[trainer] encoder starts from {encoder} ({hparams['encoder_dir']}): "
+              f"{copied} tensors", flush=True)
+        return None
     name = hparams.get("pretrained_embeddings")
     if not name:
         return None
@@ -222,11 +233,18 @@ def apply_pretrained_embeddings(model, hparams: Dict[str, Any],
 
 def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
                     tft_output: tft.TFTransformOutput,
-                    overrides: Dict[str, Any] | None = None) -> Dict[str, Any]:
+                    overrides: Dict[str, Any] | None = None,
+                    encoder_dir: Optional[str] = None) -> Dict[str, Any]:
     """The family's hparams plus what the data decides (input sizes, classes).
 
     Vocabulary sizes come from the Transform output, so they always match the
-    TFT graph the model is served with.
+    TFT graph the model is served with. Text: ``word_vocabulary`` is
+    Transform's token vocabulary file, and with a ``pretrained_encoder``
+    ``encoder_dir`` its converted folder (``custom_config['encoder_dir']``,
+    which ``RunConfig.trainer_config`` sets).
+
+    Raises:
+      ValueError: a ``pretrained_encoder`` without ``encoder_dir``.
     """
     hparams = family.with_overrides(overrides)
     hparams["num_classes"] = dataset.num_classes
@@ -251,6 +269,13 @@ def resolve_hparams(family: ModelFamily, dataset: DatasetSpec,
         hparams["max_tokens"] = tft_output.transformed_feature_spec()[
             F.transformed_name(F.TOKENS_KEY)].shape[0]
         hparams["input_name"] = F.transformed_name(F.TOKENS_KEY)
+        hparams["word_vocabulary"] = tft_output.vocabulary_file_by_name(F.TOKENS_KEY)
+        if hparams.get("pretrained_encoder"):
+            if not encoder_dir:
+                raise ValueError(f"hparams['pretrained_encoder'] = "
+                                 f"{hparams['pretrained_encoder']!r} but the Trainer's "
+                                 f"custom_config has no 'encoder_dir' to read it from")
+            hparams["encoder_dir"] = encoder_dir
     return hparams
 
 
@@ -386,7 +411,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     epochs, steps_per_epoch = epoch_plan(fn_args.train_steps,
                                          int(config.get("epochs", family.epochs)))
     backup_interval = backup_every(steps_per_epoch, config)
-    hparams = resolve_hparams(family, dataset, tft_output, config.get("hparams"))
+    hparams = resolve_hparams(family, dataset, tft_output, config.get("hparams"),
+                              config.get("encoder_dir"))
     hparams["steps_per_execution"] = execution_steps(steps_per_epoch, backup_interval, config)
     hparams["total_steps"] = epochs * steps_per_epoch  # the learning-rate schedule's
     train_ds = input_fn(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch,
@@ -403,7 +429,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     backup = backup_dir(fn_args, global_batch)
     if not has_backup(backup):  # a resumed run restores every weight from its backup
-        apply_pretrained_embeddings(model, hparams, tft_output, config.get("embeddings_dir"))
+        apply_pretrained(model, hparams, tft_output, config.get("embeddings_dir"))
     rows = warm_start.input_rows(dataset.modality, hparams,
                                  warm_start.vocabularies(tft_output, dataset.modality))
     arch = architecture(family, config.get("hparams"))

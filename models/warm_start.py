@@ -82,7 +82,8 @@ class WarmStartMismatch(ValueError):
 
 def input_rows(modality: str, hparams: Dict[str, Any],
                vocabularies: Dict[str, Sequence[str]]) -> Optional[List[str]]:
-    """A label per row of the model's first weight, or None (image models).
+    """A label per row of the model's first weight, or None (image models,
+    the Transformer with a pre-trained encoder).
 
     Args:
       modality: the dataset's (``core.datasets``).
@@ -107,6 +108,11 @@ def input_rows(modality: str, hparams: Dict[str, Any],
             rows += [f"{name}={t}" for t in tokens]
             rows += [f"{name}#{i}" for i in range(len(tokens), cardinality)]
         return rows
+    if modality == TEXT and hparams.get("pretrained_encoder"):
+        # The first weight is the WordPiece embedding, whose rows do not
+        # follow Transform's vocabulary; the word -> pieces table is a
+        # constant rebuilt from the current vocabulary (models.transformer).
+        return None
     if modality == TEXT:
         tokens = list(vocabularies.get(hparams["input_name"], ()))
         size = hparams["vocab_size"]

@@ -17,6 +17,7 @@ from tfxp.core.uris import abspath
 from tfxp.core.latency import check_settings as check_latency_settings
 from tfxp.core.workspace import DEFAULT_WORKSPACE, Workspace
 from tfxp.models.embeddings import embeddings_dir
+from tfxp.models.pretrained_encoder import encoder_dir
 from tfxp.models.registry import ModelFamily, get_family, resolve_dataset, validate_hparams
 
 # Beam's local FnApiRunner, in-process. In-process, because on the 2-core
@@ -177,9 +178,18 @@ class RunConfig:
         if self.warm_start:  # only when set: other runs keep their cache keys
             config["warm_start"] = True
         pretrained = self.pretrained_embeddings
-        if pretrained:  # models.training.apply_pretrained_embeddings reads it
+        if pretrained:  # models.training.apply_pretrained reads it
             config["embeddings_dir"] = abspath(embeddings_dir(self.data_dir, pretrained))
+        encoder = self.pretrained_encoder
+        if encoder:  # models.training.resolve_hparams reads it
+            config["encoder_dir"] = abspath(encoder_dir(self.data_dir, encoder))
         return config
+
+    @property
+    def pretrained_encoder(self) -> Optional[str]:
+        """The pre-trained encoder the Transformer fine-tunes (the family's
+        ``pretrained_encoder`` hparam after ``hparams``), or None."""
+        return self.family.with_overrides(self.hparams).get("pretrained_encoder")
 
     @property
     def pretrained_embeddings(self) -> Optional[str]:

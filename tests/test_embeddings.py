@@ -15,6 +15,12 @@ from tfxp.cli.main import main
 from tfxp.models import embeddings
 from tfxp.models.registry import get_family, validate_hparams
 from tfxp.pipeline.config import RunConfig
+
+# The Transformer from GloVe (its default before the pre-trained encoder).
+GLOVE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "bench", "configs",
+                            "transformer_glove.json")
+with open(GLOVE_CONFIG) as _f:
+    GLOVE = json.load(_f)["hparams"]
 from tests.conftest import DATA_DIR
 
 # Three words of a wink-format file: 4 dims, then the l2 norm and the word's
@@ -99,8 +105,8 @@ def test_load_reads_a_uri_and_refuses_files_that_disagree(tmp_path):
 
 
 def _transformer(vocab_size: int, dim: int = 4):
-    hparams = {**get_family("transformer").hparams, "embedding_dim": dim, "num_heads": 2,
-               "ff_dim": 8, "input_name": "tokens_xf", "vocab_size": vocab_size,
+    hparams = {**get_family("transformer").hparams, **GLOVE, "embedding_dim": dim,
+               "num_heads": 2, "ff_dim": 8, "input_name": "tokens_xf", "vocab_size": vocab_size,
                "max_tokens": 6, "num_classes": 2, "learning_rate": 1e-3}
     return get_family("transformer").build_model(hparams)
 
@@ -145,11 +151,11 @@ def test_the_fetched_set_is_glove_6b_100d():
 
 
 @pytest.mark.parametrize("family, overrides, message", [
-    ("transformer", {"pretrained_embeddings": "word2vec"},
+    ("transformer", {**GLOVE, "pretrained_embeddings": "word2vec"},
      "hparams['pretrained_embeddings'] must be null or one of glove_100d, got 'word2vec'"),
-    ("transformer", {"pretrained_embeddings": ["glove_100d"]},
+    ("transformer", {**GLOVE, "pretrained_embeddings": ["glove_100d"]},
      "hparams['pretrained_embeddings'] must be null or one of glove_100d, got ['glove_100d']"),
-    ("transformer", {"embedding_dim": 64},
+    ("transformer", {**GLOVE, "embedding_dim": 64},
      "hparams['embedding_dim'] must be 100, the width of hparams['pretrained_embeddings'] "
      "= 'glove_100d', got 64"),
     ("lstm", {"pretrained_embeddings": "glove_100d"},
@@ -163,20 +169,22 @@ def test_bad_embedding_hparams_name_the_field(family, overrides, message):
 
 
 def test_the_trainer_is_told_where_the_set_is_only_when_one_is_named():
-    config = RunConfig(model="transformer", data_dir="data")
+    config = RunConfig(model="transformer", data_dir="data", hparams=GLOVE)
     assert config.trainer_config()["embeddings_dir"] == os.path.abspath(
         os.path.join("data", "embeddings", "glove_100d"))
-    remote = RunConfig(model="transformer", data_dir="gs://bucket/data").trainer_config()
+    remote = RunConfig(model="transformer", data_dir="gs://bucket/data",
+                       hparams=GLOVE).trainer_config()
     assert remote["embeddings_dir"] == "gs://bucket/data/embeddings/glove_100d"
-    plain = RunConfig(model="transformer", hparams={"pretrained_embeddings": None,
+    plain = RunConfig(model="transformer", hparams={**GLOVE, "pretrained_embeddings": None,
                                                     "embedding_dim": 64})
     plain.validate()
     assert "embeddings_dir" not in plain.trainer_config()
     assert "embeddings_dir" not in RunConfig(model="lstm").trainer_config()
+    assert "embeddings_dir" not in RunConfig(model="transformer").trainer_config()
 
 
 def test_run_without_the_set_stops_before_any_component(tmp_path, capsys):
-    code = main(["run", "--model", "transformer", "--workspace", str(tmp_path / "ws"),
+    code = main(["run", "--config", GLOVE_CONFIG, "--workspace", str(tmp_path / "ws"),
                  "--data-dir", str(tmp_path / "data")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err
@@ -236,7 +244,7 @@ def test_run_with_cut_vectors_stops_before_any_component(tmp_path, capsys):
     path = os.path.join(data_dir, "embeddings", "glove_100d", "vectors.npy")
     with open(path, "r+b") as f:
         f.truncate(1000)
-    code = main(["run", "--model", "transformer", "--workspace", str(tmp_path / "ws"),
+    code = main(["run", "--config", GLOVE_CONFIG, "--workspace", str(tmp_path / "ws"),
                  "--data-dir", data_dir])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
@@ -255,22 +263,22 @@ def test_a_word_list_that_is_not_utf8_is_named(tmp_path):
 
 
 def test_the_fix_names_the_data_dir_only_when_it_is_not_the_default():
-    assert embeddings._refetch(os.path.join("data", "embeddings", "glove_100d")) == (
+    assert embeddings.refetch_hint(os.path.join("data", "embeddings", "glove_100d")) == (
         "delete data/embeddings/glove_100d and rerun scripts/get_data.sh")
-    assert embeddings._refetch("/mnt/d/embeddings/glove_100d") == (
+    assert embeddings.refetch_hint("/mnt/d/embeddings/glove_100d") == (
         "delete /mnt/d/embeddings/glove_100d and rerun TFXP_DATA_DIR=/mnt/d "
         "scripts/get_data.sh")
 
 
-def test_model_all_stopped_by_the_vectors_creates_no_workspace(tmp_path, capsys):
+def test_model_all_stopped_by_the_encoder_creates_no_workspace(tmp_path, capsys):
     """Every family's settings are checked before any runs; the Dense check
     comes first and must not leave an empty workspace folder behind."""
-    data_dir = _local_set(tmp_path)
-    with open(os.path.join(data_dir, "embeddings", "glove_100d", "vectors.npy"), "r+b") as f:
-        f.truncate(1000)
+    data_dir = _local_set(tmp_path)   # word vectors, but no encoder
     code = main(["run", "--model", "all", "--workspace", str(tmp_path / "ws" / "all"),
                  "--data-dir", data_dir])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("tfxp: error: --model all: family 'transformer': "), err
+    assert err[0].startswith("tfxp: error: --model all: family 'transformer': "
+                             "hparams['pretrained_encoder'] = 'minilm_l6': model.safetensors, "
+                             "config.json, vocab.txt missing in "), err
     assert not (tmp_path / "ws").exists()

@@ -15,10 +15,18 @@ IMAGE_FAMILIES = ("cnn", "resnet")
 TEXT_FAMILIES = ("lstm", "transformer")
 
 
+# The Transformer's own architecture (pretrained_encoder null), small; the
+# default, pre-trained encoder is tested in tests/test_pretrained_encoder.py.
+OWN_TRANSFORMER = {"pretrained_encoder": None, "embedding_dim": 16, "num_heads": 2,
+                   "ff_dim": 32, "num_blocks": 2, "learning_rate": 2e-4,
+                   "lr_schedule": None, "weight_decay": 0.0}
+
+
 def _hparams(family: str, **overrides):
     """Registry defaults plus what ``resolve_hparams`` would add, dropout off
     so that a training-mode forward pass is deterministic."""
-    hparams = dict(get_family(family).hparams, num_classes=NUM_CLASSES, dropout=0.0)
+    hparams = dict(get_family(family).hparams, num_classes=NUM_CLASSES, dropout=0.0,
+                   **(OWN_TRANSFORMER if family == "transformer" else {}))
     if family in IMAGE_FAMILIES:
         hparams.update(input_name=F.transformed_name(F.IMAGE_KEY), input_shape=F.IMAGE_SHAPE)
     else:
