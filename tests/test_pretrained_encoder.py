@@ -235,12 +235,31 @@ def test_check_available_names_the_file_and_the_fix(encoder_folder, tmp_path):
                                      f"90868376; ")
     assert str(err.value).endswith(fix)
 
+    with open(os.path.join(encoder_folder, pe.WEIGHTS_FILE), "rb") as src:
+        n = struct.unpack("<Q", src.read(8))[0]
+        header = src.read(n)
+    with open(weights, "wb") as out:                       # one tensor said to be F16
+        out.write(struct.pack("<Q", n) + header.replace(
+            b'"embeddings.LayerNorm.bias":{"dtype":"F32"',
+            b'"embeddings.LayerNorm.bias":{"dtype":"F16"'))
+        out.truncate(90868376)
+    with pytest.raises(ValueError) as err:
+        pe.check_available(data, "minilm_l6")
+    assert str(err.value) == (f"{weights}: tensor embeddings.LayerNorm.bias has dtype F16; "
+                              f"expected F32; {fix}")
+
     os.unlink(weights)
+    os.mkdir(weights)                                       # a folder where the file goes
+    with pytest.raises(ValueError) as err:
+        pe.check_available(data, "minilm_l6")
+    assert str(err.value) == f"{weights}: not a file; {fix}"
+
+    os.rmdir(weights)
     with pytest.raises(ValueError) as err:
         pe.check_available(data, "minilm_l6")
     assert str(err.value).startswith(
         f"hparams['pretrained_encoder'] = 'minilm_l6': model.safetensors missing in "
-        f"'{folder}'; scripts/get_data.sh fetches")
+        f"'{folder}'; TFXP_DATA_DIR={data} scripts/get_data.sh fetches")
 
 
 def _safetensors(tensors) -> bytes:
@@ -292,6 +311,9 @@ def _wheel(tmp_path, tokenizer, member="all_minilm_l6_v2/model.zip") -> str:
         "type": "WordPiece", "continuing_subword_prefix": "##", "vocab": {"a": 0, "b": 2}}},
      "all_minilm_l6_v2/model.zip", "tokenizer.json's ids are not 0..30521"),
     ({}, "other/model.zip", "no all_minilm_l6_v2/model.zip"),
+    ({"normalizer": {"lowercase": True}, "model": {
+        "type": "WordPiece", "continuing_subword_prefix": "##"}},
+     "all_minilm_l6_v2/model.zip", "tokenizer.json is not an uncased WordPiece tokenizer"),
 ])
 def test_convert_refuses_a_wheel_that_is_not_the_encoder(tmp_path, tokenizer, member,
                                                          message, capsys):
@@ -331,3 +353,10 @@ def test_the_glove_config_and_null_architecture_keys_validate():
     with pytest.raises(ValueError, match="unknown hparam 'pretrained_encoder' for model "
                                          "family 'lstm'"):
         validate_hparams(get_family("lstm"), {"pretrained_encoder": "minilm_l6"})
+
+
+def test_convert_names_a_file_that_is_not_a_wheel(tmp_path, capsys):
+    bad = tmp_path / "not_a_wheel.whl"
+    bad.write_text("hello")
+    assert pe.main(["convert", str(bad), str(tmp_path / "out")]) == 2
+    assert f"{bad}: not a wheel (File is not a zip file)" in capsys.readouterr().err
