@@ -181,7 +181,7 @@ FAMILIES: Dict[str, ModelFamily] = {
 # 800 steps. Validation accuracy, seeds 0 / 1 / 2 (bench/hparam_sweep.py,
 # bench/results/sweep_transformer_glove_seed*.json): 0.7567 / 0.7559
 # / 0.7608 at 700-800 steps, against 0.7347 / 0.7087 / 0.7128 for
-# the random 64-wide embedding below; frozen GloVe rows 0.7461 and
+# the random 64-wide embedding before it; frozen GloVe rows 0.7461 and
 # lr 5e-4 0.7600 at 550 then 0.6867 at 750 (seed 0, scratch runs,
 # bench/results/quality.md), so the rows train and lr stays 2e-4.
 # Chosen on the validation split (bench/hparam_sweep.py, 2026-12-02,

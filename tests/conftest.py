@@ -45,6 +45,12 @@ TINY_BEAM_ARGS = list(DEFAULT_BEAM_ARGS)
 # first epoch (2 of 4 test_report runs were not blessed). At 1e-2 the first
 # epoch already scores 0.914-0.916.
 TINY_HPARAMS = {"dense": {"learning_rate": 1e-2, "dropout": 0.1}}
+# Seeded (RunConfig.seed): an unseeded 30-step Dense run of a full suite on
+# 2026-12-02 still fell to the majority-share floor and was not blessed,
+# failing the 40 tests that share the dense_run fixture. A seed makes a tiny
+# run's outcome a property of the code, not of the draw; a test may pass
+# another seed (or None) through ``overrides``.
+TINY_SEED = 1
 
 
 def run_tiny_pipeline(workspace: str, model: str, component_options=None, **overrides):
@@ -59,7 +65,7 @@ def run_tiny_pipeline(workspace: str, model: str, component_options=None, **over
     settings = dict(model=model, workspace=workspace, data_dir=DATA_DIR,
                     train_steps=30, eval_steps=3, epochs=2,
                     beam_pipeline_args=list(TINY_BEAM_ARGS),
-                    hparams=dict(TINY_HPARAMS.get(model, {})))
+                    hparams=dict(TINY_HPARAMS.get(model, {})), seed=TINY_SEED)
     settings.update(overrides)
     config = RunConfig(**settings)
     return config, run_local(config, **(component_options or {}))

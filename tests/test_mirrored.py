@@ -113,6 +113,13 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, serving_spec))
     expected = model({k: transformed[k] for k in model.input_names}, training=False).numpy()
     served = tf.saved_model.load(fn_args.serving_model_dir)
+    # The SavedModel holds the model's weights, once, and no optimizer slots
+    # (models/export.py ServingModule): Adam's would triple its bytes.
+    saved = tf.train.list_variables(os.path.join(fn_args.serving_model_dir, "variables",
+                                                 "variables"))
+    assert not [n for n, _ in saved if "optimizer" in n.lower()], saved[:5]
+    assert (sum(int(np.prod(shape)) for n, shape in saved if n.startswith("model_variables/"))
+            == sum(int(np.prod(v.shape)) for v in model.variables))
     default = served.signatures["serving_default"](inputs=examples)
     full = served.signatures["predict"](inputs=examples)
     assert set(default) == {"classes", "scores"}  # all TF Serving's Classify accepts
