@@ -185,18 +185,14 @@ def config_from_args(args: argparse.Namespace):
     if config.dataset_spec.modality == TABULAR and config.csv:
         files = _check_csv(config.csv, (F.FARE_KEY, F.TIPS_KEY))
         _check_csv_types(files, config.dataset_spec.name)
-    if config.pretrained_embeddings:  # on this machine's disk, before any component
-        from tfxp.models.embeddings import check_available
-        try:
-            check_available(config.data_dir, config.pretrained_embeddings)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    if config.pretrained_encoder:
-        from tfxp.models import pretrained_encoder
-        try:
-            pretrained_encoder.check_available(config.data_dir, config.pretrained_encoder)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+    from tfxp.models import embeddings, pretrained_encoder
+    for name, module in ((config.pretrained_embeddings, embeddings),
+                         (config.pretrained_encoder, pretrained_encoder)):
+        if name:  # on this machine's disk, before any component
+            try:
+                module.check_available(config.data_dir, name)
+            except ValueError as err:
+                raise UsageError(str(err)) from None
     _check_workspace(config.workspace)
     if config.warm_start:
         _check_warm_start(config)

@@ -45,7 +45,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # numpy is imported where arrays are made: the CLI's start-up
     import numpy as np  # imports this module (the registry checks hparams with it)
@@ -126,7 +126,7 @@ def check_available(data_dir: str, name: str) -> None:
     words_path = os.path.join(folder, WORDS_FILE)
     try:
         with open(words_path, encoding="utf-8") as f:
-            words = _split_words(f.read())
+            words = split_lines(f.read())
     except (UnicodeDecodeError, OSError) as err:
         raise ValueError(f"{words_path}: not a UTF-8 word list ({err}); "
                          f"{refetch_hint(folder)}") from None
@@ -154,8 +154,9 @@ def _unreadable(path: str, folder: str, why) -> ValueError:
     return ValueError(f"{path}: not a readable .npy array ({why}); {refetch_hint(folder)}")
 
 
-def _split_words(text: str) -> Sequence[str]:
-    """``words.txt``'s words: one per line, a final line break optional."""
+def split_lines(text: str) -> List[str]:
+    """The lines of a one-entry-a-line file (``words.txt``, a TFT or
+    WordPiece vocabulary), a final line break optional."""
     words = text.split("\n")
     if words and words[-1] == "":
         words.pop()
@@ -186,7 +187,7 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
     import tensorflow as tf
 
     with tf.io.gfile.GFile("/".join([folder.rstrip("/"), WORDS_FILE]), "r") as f:
-        words = _split_words(f.read())
+        words = split_lines(f.read())
     path = "/".join([folder.rstrip("/"), VECTORS_FILE])
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
@@ -314,13 +315,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     conv = sub.add_parser("convert")
     conv.add_argument("package_json")
     conv.add_argument("out_dir")
+    return run_converter(parser, argv, lambda args: f"{args.out_dir}: "
+                         f"{convert(args.package_json, args.out_dir)} words")
+
+
+def run_converter(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]],
+                  command: Callable[[argparse.Namespace], str]) -> int:
+    """A converter CLI's body: parses ``argv``, runs ``command`` and prints the
+    line it returns (exit 0); an ``OSError`` or ``ValueError`` becomes one
+    line ``<prog>: error: <message>`` on stderr, exit 2."""
     args = parser.parse_args(argv)
     try:
-        count = convert(args.package_json, args.out_dir)
+        done = command(args)
     except (OSError, ValueError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.out_dir}: {count} words")
+    print(done)
     return 0
 
 

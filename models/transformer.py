@@ -227,10 +227,7 @@ def build_pretrained(hparams: Dict[str, Any]) -> keras.Model:
         raise ValueError(f"hparams['max_pieces'] must be in 3..{spec.max_positions}, got "
                          f"{max_pieces}")
     vocab = pe.read_vocab(hparams["encoder_dir"])
-    with tf.io.gfile.GFile(hparams["word_vocabulary"], "rb") as f:
-        words = f.read().decode("utf-8").split("\n")
-    if words and words[-1] == "":
-        words.pop()
+    words = pe.read_lines(hparams["word_vocabulary"])
     dropout = float(hparams.get("dropout", 0.0))
     tokens = keras.Input(shape=(hparams["max_tokens"],), name=hparams["input_name"],
                          dtype="int64")
