@@ -10,7 +10,7 @@ plain_spe, ours, plain, plain_spe, ...) after one untimed warm-up of each:
   TFX's Trainer executor builds (``fn_args_utils.get_common_fn_args`` on the
   Transform artefacts read from MLMD): MirroredStrategy, the tfxio
   ``data_accessor`` dataset, its callbacks (BackupAndRestore, TensorBoard,
-  ModelCheckpoint, StepCounter) and its validation pass. Only the SavedModel
+  per-epoch weights, StepCounter) and its validation pass. Only the SavedModel
   export after ``fit`` is replaced by a no-op: it is not training, and the
   overhead bench times the whole Trainer component.
 - plain: the same registry builder and hparams, no strategy, a

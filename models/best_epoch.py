@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+from tfxp.core.uris import replace_file
 
 BEST_DIR = "best"            # under the backup folder
 STATE_FILE = "best.json"     # metric, epoch, per-epoch curve
@@ -123,10 +124,7 @@ class KeepBestEpoch(keras.callbacks.Callback):
             self.model.save_weights(self._path(WEIGHTS_PREFIX), save_format="tf")
         # The JSON last, written whole then renamed: a reader never sees a
         # state that names weights not yet written.
-        tmp = self._path(STATE_FILE + ".tmp")
-        with tf.io.gfile.GFile(tmp, "w") as f:
-            json.dump(self.summary(), f)
-        tf.io.gfile.rename(tmp, self._path(STATE_FILE), overwrite=True)
+        replace_file(self._path(STATE_FILE), json.dumps(self.summary()))
 
     # -- Keras hooks ---------------------------------------------------------
     def on_train_begin(self, logs=None):

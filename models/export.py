@@ -52,6 +52,7 @@ from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TEXT, DatasetSpec
+from tfxp.core.uris import replace_file
 from tfxp.core.features import SERVING_FEATURES
 from tfxp.core.signatures import (
     CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
@@ -200,10 +201,11 @@ def mark_classify_signature(export_dir: str, name: str = DEFAULT_SIGNATURE) -> N
         saved_model.ParseFromString(f.read())
     for meta_graph in saved_model.meta_graphs:
         meta_graph.signature_def[name].method_name = CLASSIFY_METHOD
-    with tf.io.gfile.GFile(pb_path, "wb") as f:
-        f.write(saved_model.SerializeToString())
-    with tf.io.gfile.GFile(os.path.join(export_dir, "fingerprint.pb"), "wb") as f:
-        f.write(fingerprinting.CreateFingerprintDef(export_dir))
+    # Replaced, not rewritten in place (core.uris.replace_file): ram://
+    # appends on a rewrite, giving a SavedModel with two MetaGraphs.
+    replace_file(pb_path, saved_model.SerializeToString())
+    replace_file(os.path.join(export_dir, "fingerprint.pb"),
+                 fingerprinting.CreateFingerprintDef(export_dir))
 
 
 def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,

@@ -25,7 +25,7 @@ from tfx_bsl.public import tfxio
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TABULAR, TEXT, DatasetSpec, get_dataset
 from tfxp.core.floor import majority_floor
-from tfxp.core.uris import dirname
+from tfxp.core.uris import dirname, replace_file
 from tfxp.core.workspace import HISTORY_FILE, TENSORBOARD_DIR
 from tfxp.models import warm_start
 from tfxp.models.best_epoch import KeepBestEpoch, selection_metric, BEST_DIR
@@ -38,6 +38,55 @@ from tfxp.models.resumable import (BACKUP_MIN_SECONDS, SpacedBackupAndRestore, S
 
 WEIGHTS_FILE = "weights.h5"
 CHECKPOINT_DIR = "checkpoints"  # per-epoch weights, under model_run_dir
+EPOCH_WEIGHTS = "epoch-{epoch:03d}.h5"  # one file per epoch in CHECKPOINT_DIR
+
+
+def save_weights_h5(model: keras.Model, path: Optional[str]) -> None:
+    """Writes the model's weights (no optimizer state) as a Keras HDF5 file
+    to ``path``, a local path or a URI (``gs://``, ``ram://``), readable
+    with ``model.load_weights(path)`` after a download (HDF5 reads local
+    files only).
+
+    h5py writes only local files, so the file is made in a local temporary
+    folder and copied with ``tf.io.gfile``. With ``path`` None the weights
+    are read and written to the temporary file only: a non-chief worker
+    under ``MultiWorkerMirroredStrategy`` must still read every variable,
+    because reading a ``SyncOnRead`` one (a BatchNormalization's moving
+    statistics) is an all-reduce that every worker must join, else the
+    chief's read fails ("Collective ops is aborted").
+    """
+    scratch = tempfile.mkdtemp(prefix="tfxp-weights-")
+    try:
+        local = os.path.join(scratch, "weights.h5")
+        model.save_weights(local)
+        if path is not None:
+            tf.io.gfile.makedirs(dirname(path))
+            with open(local, "rb") as f:
+                replace_file(path, f.read())
+    finally:
+        tf.io.gfile.rmtree(scratch)
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Writes each epoch's weights to ``folder/EPOCH_WEIGHTS`` (HDF5,
+    ``save_weights_h5``): the model's weights only, where Keras'
+    ``ModelCheckpoint(save_weights_only=True)`` also wrote the optimizer's
+    slots (Adam's two per weight: a fine-tuned 22.7M-weight encoder took
+    268 MB an epoch instead of 90). Resuming after a crash uses the step
+    backups (``SpacedBackupAndRestore``), which keep the optimizer.
+
+    Args:
+      folder: a local path or URI.
+      write: this worker writes (the chief); the others read and discard.
+    """
+
+    def __init__(self, folder: str, write: bool):
+        super().__init__()
+        self.folder, self.write = folder, write
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_weights_h5(self.model, os.path.join(self.folder, EPOCH_WEIGHTS.format(
+            epoch=epoch + 1)) if self.write else None)
 
 
 def input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
@@ -306,10 +355,11 @@ def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: Ste
     """``fit``'s callbacks: the step backups to ``backup`` (spaced by
     ``backup_min_seconds`` on a single worker, see ``SpacedBackupAndRestore``),
     ``steps``, ``best`` (after the restore, so that it sees the restored
-    step), TensorBoard logs and per-epoch weights under ``model_run_dir``.
+    step), TensorBoard logs and per-epoch weights (``EpochWeights``) under
+    ``model_run_dir``.
 
-    Under ``MultiWorkerMirroredStrategy``, Keras' callbacks send the other
-    workers' logs and checkpoints to temporary folders and delete them.
+    Under ``MultiWorkerMirroredStrategy``, the other workers' logs, best
+    weights and per-epoch weights go to temporary folders that are deleted.
     """
     return [
         # First, so that the callbacks after it see the restored state.
@@ -321,9 +371,7 @@ def _callbacks(model_run_dir: str, backup: str, backup_interval: int, steps: Ste
         best,
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, TENSORBOARD_DIR),
                                     update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(model_run_dir, CHECKPOINT_DIR, "epoch-{epoch:03d}"),
-            save_weights_only=True)]
+        EpochWeights(os.path.join(model_run_dir, CHECKPOINT_DIR), write=is_chief())]
 
 
 def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.callbacks.History,
@@ -352,19 +400,27 @@ def _write_run_files(model_run_dir: str, model: keras.Model, history: keras.call
                    "warm_start": warm}, f)
     # Weights beside the hparams let tests and tools rebuild the exact Keras
     # model without going through the serving signatures.
-    model.save_weights(os.path.join(model_run_dir, WEIGHTS_FILE))
+    save_weights_h5(model, os.path.join(model_run_dir, WEIGHTS_FILE))
 
 
-def _export_and_discard(model: keras.Model, tft_output: tft.TFTransformOutput,
-                        dataset: DatasetSpec) -> None:
-    """A non-chief worker's export: its SavedModel goes to a local temporary
-    folder that is deleted, because saving may run collective ops that every
-    worker must join (TF's multi-worker Keras guide)."""
-    export_dir = tempfile.mkdtemp(prefix="tfxp-worker-export-")
-    try:
-        export_serving_model(model, tft_output, dataset, export_dir)
-    finally:
-        tf.io.gfile.rmtree(export_dir)
+def undistributed_copy(family: ModelFamily, hparams: Dict[str, Any], model: keras.Model
+                       ) -> keras.Model:
+    """A copy of ``model`` built outside any distribution strategy (same
+    family and hparams), holding ``model``'s weights, for the outputs.
+
+    Every worker must call this: under MultiWorkerMirroredStrategy reading a
+    ``SyncOnRead`` variable (a BatchNormalization's moving statistics) is an
+    all-reduce that every worker joins; a chief reading alone failed with
+    "Collective ops is aborted". And a SavedModel traced over such
+    variables cannot be written at all ("ConcreteFunction that uses
+    distributed variables in certain way cannot be saved"). The copy's
+    variables are plain, so the chief saves, exports and writes it alone,
+    and the SavedModel holds no distribution at all, whatever the strategy.
+    """
+    weights = model.get_weights()
+    copy = family.build_model(hparams)
+    copy.set_weights(weights)
+    return copy
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -382,7 +438,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     Train/eval steps come from ``fn_args`` (global batches).
 
     Writes the SavedModel to ``fn_args.serving_model_dir``, TensorBoard logs,
-    per-epoch weight checkpoints (``checkpoints/``) and ``HISTORY_FILE`` of
+    per-epoch weights (``checkpoints/epoch-NNN.h5``, no optimizer state) and ``HISTORY_FILE`` of
     ``core.workspace`` (per-epoch Keras metrics, ``initial_step``/``steps_run``) to
     ``fn_args.model_run_dir``, and the weights with their spec beside the
     SavedModel (``<Model artifact>/warm_start/``) for a later warm start.
@@ -396,7 +452,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     Under ``MultiWorkerMirroredStrategy`` (several workers in ``TF_CONFIG``)
     every worker runs this with the same, shared ``model_run_dir`` and
     ``serving_model_dir``; only the chief writes there (see ``_callbacks``
-    and ``_export_and_discard`` for the other workers).
+    and ``undistributed_copy``).
     """
     config = fn_args.custom_config or {}
     if config.get("seed") is not None:
@@ -452,12 +508,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if steps.initial_step:
         print(f"[trainer] resumed from step {steps.initial_step} ({backup}), "
               f"ran {steps.steps_run} more", flush=True)
+    trained = undistributed_copy(family, hparams, model)  # on every worker
     if not is_chief():
-        _export_and_discard(model, tft_output, dataset)
         return
-    _write_run_files(fn_args.model_run_dir, model, history, hparams, steps, best,
+    _write_run_files(fn_args.model_run_dir, trained, history, hparams, steps, best,
                      strategy.num_replicas_in_sync, global_batch, warm)
-    export_serving_model(model, tft_output, dataset, fn_args.serving_model_dir)
-    warm_start.save(model, dirname(fn_args.serving_model_dir.rstrip("/")),
-                    warm_start.make_spec(family.name, dataset.name, arch, rows, model))
+    export_serving_model(trained, tft_output, dataset, fn_args.serving_model_dir)
+    warm_start.save(trained, dirname(fn_args.serving_model_dir.rstrip("/")),
+                    warm_start.make_spec(family.name, dataset.name, arch, rows, trained))
     best.discard_state()

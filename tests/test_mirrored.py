@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from tfxp.core.workspace import HISTORY_FILE
+from tfxp.core.workspace import HISTORY_FILE, TENSORBOARD_DIR
 from tfxp.pipeline.config import RunConfig
 from tfxp.models import training
 from tfxp.models.export import LABEL_SOURCE_KEYS
@@ -72,6 +72,15 @@ def _fn_args(config, family: str, tmp_path, hparams=None) -> fn_args_utils.FnArg
     return fn_args
 
 
+def _uri_fn_args(config, family: str, tmp_path, root: str) -> fn_args_utils.FnArgs:
+    """``_fn_args`` with the Trainer's outputs under the URI ``root``, laid
+    out as on Kubeflow (``<root>/Trainer/{model,model_run}/<execution>``)."""
+    fn_args = _fn_args(config, family, tmp_path)
+    fn_args.serving_model_dir = f"{root}/Trainer/model/7/Format-Serving"
+    fn_args.model_run_dir = f"{root}/Trainer/model_run/7"
+    return fn_args
+
+
 def _raw_eval_examples(config, count: int = 16) -> tf.Tensor:
     root = os.path.abspath(config.pipeline_root)
     files = glob.glob(os.path.join(root, "TfdsExampleGen", "examples", "*", "Split-eval", "*"))
@@ -87,14 +96,26 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
     config, _ = request.getfixturevalue(run_fixture)
     fn_args = _fn_args(config, family, tmp_path)
     trained = {}
-    export = training.export_serving_model
+    export, copy = training.export_serving_model, training.undistributed_copy
 
     def spy(model, tft_output, dataset, export_dir):
         trained.update(model=model, tft_output=tft_output)
         export(model, tft_output, dataset, export_dir)
 
+    def copy_spy(family_, hparams, model):
+        trained.update(distributed=model)
+        return copy(family_, hparams, model)
+
     monkeypatch.setattr(training, "export_serving_model", spy)
+    monkeypatch.setattr(training, "undistributed_copy", copy_spy)
     training.run_fn(fn_args)
+    # What is exported is a plain copy of the model trained on two replicas,
+    # with its weights (BatchNormalization's moving statistics included).
+    assert isinstance(trained["distributed"].weights[0], tf.distribute.DistributedValues)
+    assert not isinstance(trained["model"].weights[0], tf.distribute.DistributedValues)
+    for ours, theirs in zip(trained["model"].get_weights(),
+                            trained["distributed"].get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
     with open(os.path.join(fn_args.model_run_dir, HISTORY_FILE)) as f:
         run = json.load(f)
@@ -129,6 +150,59 @@ def test_run_fn_trains_on_two_replicas_and_exports_the_trained_model(
         np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(full["top_class"].numpy(), tf.gather(
         default["classes"][0], np.argmax(full["scores"].numpy(), axis=1)).numpy())
+
+
+def test_run_fn_writes_every_output_to_uris(image_run, tmp_path):
+    """On Kubeflow the Trainer's outputs are ``gs://`` URIs, which h5py and
+    ``os`` cannot write; ``ram://`` stands in. The run's history, per-epoch
+    and final weights (HDF5, model weights only), SavedModel, warm-start
+    weights and TensorBoard logs all land under the URIs, the step backup
+    is deleted there, and the weights files load into the family's model."""
+    import uuid
+    import tf_keras as keras
+    from tfxp.models.registry import get_family
+    from tfxp.models.warm_start import WARM_START_DIR
+
+    config, _ = image_run
+    root = f"ram://{uuid.uuid4().hex}"
+    fn_args = _uri_fn_args(config, "cnn", tmp_path, root)
+    training.run_fn(fn_args)
+
+    run_dir = fn_args.model_run_dir
+    with tf.io.gfile.GFile(f"{run_dir}/{HISTORY_FILE}") as f:
+        run = json.load(f)
+    assert len(run["history"]["loss"]) == EPOCHS
+    epochs = [f"epoch-{e:03d}.h5" for e in range(1, EPOCHS + 1)]
+    assert sorted(tf.io.gfile.listdir(f"{run_dir}/{training.CHECKPOINT_DIR}")) == epochs
+    assert [f for _, _, files in tf.io.gfile.walk(f"{run_dir}/{TENSORBOARD_DIR}")
+            for f in files if f.startswith("events.out.tfevents.")]
+    served = tf.saved_model.load(fn_args.serving_model_dir)
+    examples = _raw_eval_examples(config)
+    scores = served.signatures["predict"](inputs=examples)["scores"].numpy()
+    assert tf.io.gfile.exists(f"{root}/Trainer/model/7/{WARM_START_DIR}")
+    # The step backup and best-epoch state are deleted once the outputs are
+    # written (an empty folder may stay, as Keras leaves it locally).
+    assert [f for _, _, files in tf.io.gfile.walk(f"{root}/Trainer/backup")
+            for f in files] == []
+
+    # Each HDF5 file holds the model's weights and nothing else: its bytes are
+    # those of the weights (float32) plus HDF5's headers, not 3x (Adam).
+    model = get_family("cnn").build_model(run["hparams"])
+    weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    for name in [f"{training.CHECKPOINT_DIR}/{epochs[-1]}", training.WEIGHTS_FILE]:
+        local = str(tmp_path / name.replace("/", "-"))
+        tf.io.gfile.copy(f"{run_dir}/{name}", local)
+        assert weight_bytes < os.path.getsize(local) < weight_bytes + 256 * 1024, name
+        model.load_weights(local)
+    # weights.h5 holds the exported (best epoch's) weights: the Keras model
+    # built from it scores as the SavedModel does.
+    tft_output = training.tft.TFTransformOutput(fn_args.transform_output)
+    spec = {k: v for k, v in tft_output.raw_feature_spec().items()
+            if k not in LABEL_SOURCE_KEYS}
+    transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, spec))
+    expected = model({k: transformed[k] for k in model.input_names}, training=False).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert isinstance(model, keras.Model)
 
 
 def test_successive_strategies_in_one_process_do_not_share_collective_keys():
