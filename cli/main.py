@@ -142,6 +142,21 @@ def _threshold(text: str):
             f"expected a number in [0, 1] or '{NO_THRESHOLDS}', got {text!r}") from None
 
 
+def _config_source(path: Optional[str], from_file, err: ValueError) -> str:
+    """``'<path>: '`` when the config file ``path`` alone (``from_file``, the
+    ``RunConfig`` read from it, before the flags) fails validation with the
+    same message as ``err``: the bad value is the file's, not a flag's.
+    Else ``''``."""
+    if not path:
+        return ""
+    try:
+        from_file.validate()
+    except ValueError as file_err:
+        if str(file_err) == str(err):
+            return f"{path}: "
+    return ""
+
+
 def config_from_args(args: argparse.Namespace):
     """Builds and validates the ``RunConfig`` of ``run``. Raises UsageError."""
     from tfxp.core import features as F
@@ -156,6 +171,7 @@ def config_from_args(args: argparse.Namespace):
             raise UsageError(f"cannot read config {args.config!r}: {err}") from None
     else:
         config = RunConfig()
+    from_file = config
     overrides = {
         "model": args.model, "dataset": args.dataset, "workspace": args.workspace,
         "data_dir": args.data_dir, "csv": args.csv, "train_steps": args.train_steps,
@@ -178,7 +194,7 @@ def config_from_args(args: argparse.Namespace):
     try:
         config.validate()
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(_config_source(args.config, from_file, err) + str(err)) from None
     if config.csv and config.dataset_spec.modality != TABULAR:
         raise UsageError(f"--csv is for tabular data; family {config.model!r} reads "
                          f"{config.dataset_spec.modality} data ({config.dataset_spec.name})")

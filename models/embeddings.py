@@ -181,8 +181,9 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
 
     Raises:
       ValueError: ``vectors.npy`` is truncated or not an ``.npy`` array, the
-        two files disagree on the number of words, or the vectors are not a
-        2-D float32 array (names the file or folder).
+        two files disagree on the number of words, the vectors are not a
+        2-D float32 array, or a row holds NaN or infinity (names the file or
+        folder, and the row's word).
       tf.errors.NotFoundError: a file is missing.
     """
     import numpy as np
@@ -199,7 +200,22 @@ def load(folder: str) -> Tuple[Sequence[str], np.ndarray]:
             raise
         raise _unreadable(path, folder, err) from None
     _check_table(folder, vectors.dtype, vectors.shape, len(words))
+    row = first_nonfinite_row(vectors)
+    if row is not None:
+        raise ValueError(f"{path}: row {row} (word {words[row]!r}) holds NaN or infinity; "
+                         f"{refetch_hint(folder)}")
     return words, vectors
+
+
+def first_nonfinite_row(values: "np.ndarray") -> Optional[int]:
+    """The index along axis 0 of the first entry of ``values`` (any shape,
+    float) holding NaN or infinity, or None when every value is finite."""
+    import numpy as np
+
+    if values.size == 0:
+        return None
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 def vocabulary_rows(vocabulary: Sequence[str], words: Sequence[str],

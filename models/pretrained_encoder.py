@@ -67,7 +67,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from tfxp.models.embeddings import get_data_command, refetch_hint, run_converter, split_lines
+from tfxp.models.embeddings import (first_nonfinite_row, get_data_command, refetch_hint,
+                                    run_converter, split_lines)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -183,7 +184,8 @@ def _read_header(f, path: str, size: int) -> Dict[str, Any]:
 def read_weights(folder: str, spec: Optional[EncoderSpec] = None) -> Dict[str, "np.ndarray"]:
     """``model.safetensors`` of ``folder`` (a path or URI, via ``tf.io.gfile``):
     ``{name: float32 array}``; with ``spec``, its tensors are checked first
-    (``_check_tensors``). Raises ValueError naming the file."""
+    (``_check_tensors``); every tensor is checked to hold no NaN or infinity.
+    Raises ValueError naming the file (and the tensor)."""
     import numpy as np
     import tensorflow as tf
 
@@ -208,6 +210,10 @@ def read_weights(folder: str, spec: Optional[EncoderSpec] = None) -> Dict[str, "
                                       offset=start + a).reshape(v["shape"])
         except ValueError as err:
             raise ValueError(f"{path}: tensor {name}: {err}") from None
+        row = first_nonfinite_row(out[name])
+        if row is not None:
+            raise ValueError(f"{path}: tensor {name} holds NaN or infinity (index {row} "
+                             f"along its first axis); {refetch_hint(folder)}")
     return out
 
 

@@ -56,6 +56,21 @@ def test_an_unknown_augmentation_in_a_config_file_exits_2_naming_the_field(capsy
     assert not os.path.exists(tmp_path / "ws" / "pipelines")  # no component ran
 
 
+@pytest.mark.parametrize("flags, named", [([], True), (["--epochs", "0"], False)])
+def test_a_bad_value_names_the_config_file_only_when_it_comes_from_the_file(
+        capsys, tmp_path, flags, named):
+    """A value out of range in the file is reported with the file's path; the
+    same fault given by a flag over a good file is not blamed on the file."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": "dense", "epochs": 0 if named else 2}))
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--config", str(config),
+                     *flags)
+    assert code == 2 and len(err.splitlines()) == 1
+    prefix = f"tfxp: error: {config}: " if named else "tfxp: error: "
+    assert err == prefix + "epochs must be >= 1, got 0"
+    assert not os.path.exists(tmp_path / "ws")
+
+
 def test_model_all_checks_every_familys_config_before_the_first_pipeline(capsys, tmp_path):
     """A Dense-only hparam under ``--model all``: refused up front, naming the
     family that rejects it, and no pipeline (not even Dense's) has run."""

@@ -152,6 +152,21 @@ def test_load_reads_a_uri_and_refuses_files_that_disagree(tmp_path):
         embeddings.load(uri)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_vector_holding_nan_or_infinity_names_its_row_and_word(tmp_path, bad):
+    embeddings.convert(_wink(tmp_path), str(tmp_path / "glove"))
+    path = tmp_path / "glove" / "vectors.npy"
+    vectors = np.load(path)
+    vectors[1, 2] = bad
+    np.save(path, vectors)
+    with pytest.raises(ValueError) as err:
+        embeddings.load(str(tmp_path / "glove"))
+    assert str(err.value).startswith(f"{path}: row 1 (word 'good') holds NaN or infinity; "
+                                     f"delete {tmp_path / 'glove'} and rerun")
+    assert embeddings.first_nonfinite_row(np.zeros((3, 2, 2))) is None
+    assert embeddings.first_nonfinite_row(np.array([1.0, 2.0, np.nan, np.nan])) == 2
+
+
 def _transformer(vocab_size: int, dim: int = 4):
     hparams = {**get_family("transformer").hparams, **GLOVE, "embedding_dim": dim,
                "num_heads": 2, "ff_dim": 8, "input_name": "tokens_xf", "vocab_size": vocab_size,

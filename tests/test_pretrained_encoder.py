@@ -292,6 +292,17 @@ def test_read_weights_reads_a_uri_and_checks_the_header(tmp_path):
         pe.read_weights(folder)
 
 
+def test_read_weights_refuses_a_tensor_holding_nan_or_infinity(tmp_path):
+    a = np.arange(6, dtype=np.float32).reshape(3, 2)
+    a[2, 0] = np.inf
+    (tmp_path / pe.WEIGHTS_FILE).write_bytes(_safetensors({"ok": np.ones(2), "a": a}))
+    with pytest.raises(ValueError) as err:
+        pe.read_weights(str(tmp_path))
+    assert str(err.value).startswith(
+        f"{tmp_path / pe.WEIGHTS_FILE}: tensor a holds NaN or infinity (index 2 along its "
+        f"first axis); delete {tmp_path} and rerun")
+
+
 def _wheel(tmp_path, tokenizer, member="all_minilm_l6_v2/model.zip") -> str:
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as z:
