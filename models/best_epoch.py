@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+
 from tfxp.core.uris import replace_file
 
 BEST_DIR = "best"            # under the backup folder

