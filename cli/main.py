@@ -59,20 +59,28 @@ def _check_csv(path: str, required_columns) -> List[str]:
              sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".csv")))
     if not files:
         raise UsageError(f"CSV folder {path!r} holds no .csv file")
+    from tfxp.core import csv_types
+
     for file in files:
-        with open(file, newline="", encoding="utf-8", errors="replace") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header:
-                raise UsageError(f"CSV file {file!r} is empty; expected a header row "
-                                 f"and data rows")
-            missing = [c for c in required_columns if c not in header]
-            if missing:
-                raise UsageError(
-                    f"CSV file {file!r} lacks the label column(s) {missing}; the label "
-                    f"'big tipper' is computed from columns {list(required_columns)}")
-            if next(reader, None) is None:
-                raise UsageError(f"CSV file {file!r} has a header but no data rows")
+        reader = None
+        try:
+            with open(file, newline="", encoding="utf-8") as f:
+                reader = csv.reader(f)
+                header = next(reader, None)
+                first_row = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as err:
+            line = reader.line_num if reader else 1
+            raise UsageError(f"--csv: {csv_types.format_error(file, err, line)}") from None
+        if not header:
+            raise UsageError(f"CSV file {file!r} is empty; expected a header row "
+                             f"and data rows")
+        missing = [c for c in required_columns if c not in header]
+        if missing:
+            raise UsageError(
+                f"CSV file {file!r} lacks the label column(s) {missing}; the label "
+                f"'big tipper' is computed from columns {list(required_columns)}")
+        if first_row is None:
+            raise UsageError(f"CSV file {file!r} has a header but no data rows")
     return files
 
 
@@ -91,6 +99,8 @@ def _check_csv_types(files: List[str], dataset: str) -> None:
                          f"schemas/{dataset}/schema.pbtxt if the data is right") from None
     except csv_types.CsvShapeError as err:
         raise UsageError(f"--csv: {err}; fix the data") from None
+    except csv_types.CsvFormatError as err:
+        raise UsageError(f"--csv: {err}") from None
     if counts:
         print(f"csv: values the run converts to the curated schema's types: "
               f"{csv_types.format_counts(counts)}", flush=True)

@@ -158,6 +158,33 @@ class CsvShapeError(ValueError):
                          f"column(s)")
 
 
+class CsvFormatError(ValueError):
+    """A file that is not UTF-8 CSV text (TFX's CSV ExampleGen decodes UTF-8:
+    other bytes, or a NUL, fail inside Beam with a traceback)."""
+
+
+def format_error(path: str, err: Exception, line: int) -> CsvFormatError:
+    """The ``CsvFormatError`` for ``err``, raised by Python's ``csv`` reader
+    (``csv.Error``, e.g. a NUL byte) or by UTF-8 decoding
+    (``UnicodeDecodeError``) while reading ``path``; ``line`` is the
+    reader's line count. A decoding error is found again in the file's
+    bytes, because a text stream decodes in chunks ahead of the reader: the
+    message names the line and byte of the first invalid UTF-8."""
+    name = os.path.basename(path)
+    if isinstance(err, UnicodeDecodeError):
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exact:
+            bad_line = data.count(b"\n", 0, exact.start) + 1
+            return CsvFormatError(
+                f"{name} line {bad_line}: not UTF-8 text "
+                f"(byte {exact.start}: {exact.reason}); the CSV ExampleGen reads UTF-8, so "
+                f"re-encode the file (e.g. iconv -f latin1 -t utf-8)")
+    return CsvFormatError(f"{name} line {line}: not CSV text ({err})")
+
+
 def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
     """Reads every row of one local CSV file with a header and coerces each
     cell of the columns ``column_types`` names, as the ExampleGen will.
@@ -175,27 +202,37 @@ def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
         file and the line the record starts on (line 1 is the header).
       CsvShapeError: a row with more or fewer cells than the header (TFX's
         CSV decoder would fail on it inside Beam, naming no line).
+      CsvFormatError: bytes that are not UTF-8, or a NUL (``format_error``).
     """
     counts: Counts = {}
     name = os.path.basename(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
-        header = next(reader, None) or []
-        typed = [(i, column, column_types[column]) for i, column in enumerate(header)
-                 if column in column_types]
-        last_line = reader.line_num
-        for row in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if row and len(row) != len(header):
-                raise CsvShapeError(f"{name} line {start}", len(row), len(header))
-            for i, column, expected in typed:
-                if i >= len(row):
-                    break  # a blank line
-                _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
-                if conversion:
-                    kinds = counts.setdefault(column, {})
-                    kinds[conversion] = kinds.get(conversion, 0) + 1
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            _check_rows(reader, name, column_types, counts)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise format_error(path, err, reader.line_num if reader else 1) from None
     return counts
+
+
+def _check_rows(reader, name: str, column_types: Dict[str, str], counts: Counts) -> None:
+    """``check_csv_file``'s pass over the rows of ``reader``."""
+    header = next(reader, None) or []
+    typed = [(i, column, column_types[column]) for i, column in enumerate(header)
+             if column in column_types]
+    last_line = reader.line_num
+    for row in reader:
+        start, last_line = last_line + 1, reader.line_num
+        if row and len(row) != len(header):
+            raise CsvShapeError(f"{name} line {start}", len(row), len(header))
+        for i, column, expected in typed:
+            if i >= len(row):
+                break  # a blank line
+            _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
+            if conversion:
+                kinds = counts.setdefault(column, {})
+                kinds[conversion] = kinds.get(conversion, 0) + 1
 
 
 def check_csv_files(paths: Iterable[str], column_types: Dict[str, str]) -> Counts:

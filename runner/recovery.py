@@ -8,14 +8,17 @@ downstream components only read LIVE artefacts), but they misreport the old
 run as still running, to ``tfxp status`` and to anyone reading MLMD.
 
 ``run_lock`` tells a dead run from a live one without trusting PIDs: every
-local run of a pipeline holds a shared ``flock`` on
+local run of a pipeline holds an exclusive ``flock`` on
 ``<workspace>/locks/<pipeline>.lock`` for its whole duration, and the kernel
 drops it when the process dies, however it dies. Before running, the runner
-asks for the exclusive lock without waiting: if it gets it, no live process
-is running this pipeline in this workspace, so every RUNNING (or NEW)
+asks for that lock without waiting: if it gets it, no live process is
+running this pipeline in this workspace, so every RUNNING (or NEW)
 execution of the pipeline is stale. Those are marked FAILED with a
 ``tfxp_abandoned`` custom property saying why, and their PENDING output
-artefacts ABANDONED. If another run is live, nothing is touched.
+artefacts ABANDONED. If another run is live, this one is refused
+(``RunInProgress``) and nothing is touched: two runs of one pipeline in one
+workspace each took the newest new run in MLMD as their own, so one printed
+the other's summary and wrote its ``config.json`` and log over the other's.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from typing import Iterator, List
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from tfxp.core.errors import UsageError
 from tfxp.core.workspace import Workspace
 
 ABANDONED_KEY = "tfxp_abandoned"
@@ -89,9 +93,13 @@ def abandon_stale_executions(store: metadata_store.MetadataStore,
     return marked
 
 
+class RunInProgress(UsageError):
+    """Another live process is running the same pipeline in the same workspace."""
+
+
 @contextlib.contextmanager
 def run_lock(workspace: Workspace, pipeline_name: str) -> Iterator[List[AbandonedExecution]]:
-    """Holds this run's shared lock; yields the stale executions it cleaned.
+    """Holds this run's exclusive lock; yields the stale executions it cleaned.
 
     Args:
       workspace: the run's workspace; the lock file is
@@ -99,8 +107,10 @@ def run_lock(workspace: Workspace, pipeline_name: str) -> Iterator[List[Abandone
         (which may not exist yet).
       pipeline_name: lock and MLMD scope.
     Yields:
-      ``abandon_stale_executions``'s result, or [] if another live process
-      holds the lock (then its executions are not stale).
+      ``abandon_stale_executions``'s result.
+    Raises:
+      RunInProgress: another live process holds the lock (its executions
+        are left alone).
     """
     lock_path = workspace.lock_path(pipeline_name)
     metadata_path = workspace.metadata_path
@@ -110,12 +120,12 @@ def run_lock(workspace: Workspace, pipeline_name: str) -> Iterator[List[Abandone
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass  # a live run of this pipeline: leave its executions alone
-        else:
-            if os.path.isfile(metadata_path):
-                from tfxp.observability import mlmd
-                marked = abandon_stale_executions(mlmd.open_store(metadata_path),
-                                                  pipeline_name)
-        # Downgrade: concurrent runs may share; a later cleaner sees them live.
-        fcntl.flock(lock, fcntl.LOCK_SH)
+            raise RunInProgress(
+                f"pipeline {pipeline_name} is already running in workspace "
+                f"{workspace.root} (another process holds {lock_path}); wait for it to "
+                f"finish, or give this run another --workspace") from None
+        if os.path.isfile(metadata_path):
+            from tfxp.observability import mlmd
+            marked = abandon_stale_executions(mlmd.open_store(metadata_path),
+                                              pipeline_name)
         yield marked

@@ -121,6 +121,42 @@ def test_header_only_csv_is_rejected(capsys, tmp_path, taxi_csv):
     assert code == 2 and "has a header but no data rows" in err
 
 
+def _damaged_csv(taxi_csv, line: int, damage) -> tuple:
+    """The taxi CSV cut to 300 lines (header included) with ``damage``
+    (bytes -> bytes) applied to 1-based ``line``; returns (path, the byte
+    offset of the damaged line's start)."""
+    lines = taxi_csv.read_bytes().split(b"\n")[:300]
+    lines[line - 1] = damage(lines[line - 1])
+    taxi_csv.write_bytes(b"\n".join(lines) + b"\n")
+    return taxi_csv, len(b"\n".join(lines[:line - 1])) + 1
+
+
+def test_a_csv_with_non_utf8_bytes_names_its_line_and_byte(capsys, tmp_path, taxi_csv):
+    # Line 250 lies far past the text reader's first decoded chunk (8 KiB).
+    path, start = _damaged_csv(taxi_csv, 250, lambda l: b"\xe9" + l)
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(path))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == (f"tfxp: error: --csv: taxi.csv line 250: not UTF-8 text (byte {start}: "
+                   f"invalid continuation byte); the CSV ExampleGen reads UTF-8, so re-encode "
+                   f"the file (e.g. iconv -f latin1 -t utf-8)")
+    assert not os.path.exists(tmp_path / "ws")
+
+
+def test_a_csv_with_a_nul_byte_names_its_line(capsys, tmp_path, taxi_csv):
+    path, _ = _damaged_csv(taxi_csv, 120, lambda l: l[:10] + b"\0" + l[10:])
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(path))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == "tfxp: error: --csv: taxi.csv line 120: not CSV text (line contains NUL)"
+
+
+def test_a_binary_file_as_csv_is_not_blamed_on_its_columns(capsys, tmp_path):
+    path = tmp_path / "trips.csv"
+    path.write_bytes(bytes(range(128, 256)) * 4)
+    code, err = _run(capsys, "--workspace", str(tmp_path / "ws"), "--csv", str(path))
+    assert code == 2
+    assert err.startswith("tfxp: error: --csv: trips.csv line 1: not UTF-8 text (byte 0: "), err
+
+
 def test_csv_without_label_column_is_rejected(capsys, tmp_path):
     rows = read_rows(5)
     columns = [c for c in rows[0] if c != "tips"]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from tfxp.core.workspace import HISTORY_FILE, Workspace
@@ -163,24 +164,37 @@ def _fake_store_with_running_execution(path: str, pipeline: str):
     return store, exec_id
 
 
-def test_run_lock_leaves_a_live_runs_executions_alone(tmp_path):
-    """Only executions of dead processes are marked: while another process
-    holds the pipeline's run lock, its RUNNING execution stays RUNNING."""
-    workspace = Workspace(str(tmp_path))
-    store, exec_id = _fake_store_with_running_execution(workspace.metadata_path, "p")
+def _hold_lock(lock_dir: str, name: str = "p") -> subprocess.Popen:
+    """A live process holding the run lock of pipeline ``name`` (as a run
+    does); returns once it holds it."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import fcntl, os, sys, time\n"
          "os.makedirs(sys.argv[1], exist_ok=True)\n"
-         "f = open(os.path.join(sys.argv[1], 'p.lock'), 'a+')\n"
-         "fcntl.flock(f, fcntl.LOCK_SH)\n"
+         "f = open(os.path.join(sys.argv[1], sys.argv[2] + '.lock'), 'a+')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX)\n"
          "print('locked', flush=True)\n"
-         "time.sleep(600)\n", os.path.dirname(workspace.lock_path("p"))],
+         "time.sleep(600)\n", lock_dir, name],
         stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_run_lock_refuses_a_second_run_and_leaves_the_live_runs_executions_alone(tmp_path):
+    """While another process holds the pipeline's run lock, a second run is
+    refused (one line naming the pipeline and workspace) and the live run's
+    RUNNING execution stays RUNNING; once the holder is dead, it is stale."""
+    workspace = Workspace(str(tmp_path))
+    store, exec_id = _fake_store_with_running_execution(workspace.metadata_path, "p")
+    holder = _hold_lock(os.path.dirname(workspace.lock_path("p")))
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        with recovery.run_lock(workspace, "p") as marked:
-            assert marked == []
+        with pytest.raises(recovery.RunInProgress) as err:
+            with recovery.run_lock(workspace, "p"):
+                pytest.fail("entered the run while another run holds the lock")
+        assert str(err.value) == (
+            f"pipeline p is already running in workspace {workspace.root} (another process "
+            f"holds {workspace.lock_path('p')}); wait for it to finish, or give this run "
+            f"another --workspace")
         [execution] = store.get_executions_by_id([exec_id])
         assert execution.last_known_state == RUNNING
     finally:
@@ -192,3 +206,25 @@ def test_run_lock_leaves_a_live_runs_executions_alone(tmp_path):
     [execution] = store.get_executions_by_id([exec_id])
     assert execution.last_known_state == metadata_store_pb2.Execution.FAILED
     assert "died" in execution.custom_properties[recovery.ABANDONED_KEY].string_value
+
+
+def test_tfxp_run_while_the_pipeline_runs_exits_2_and_writes_nothing(tmp_path, capsys):
+    """Two ``tfxp run`` of one pipeline in one workspace used to overlap: the
+    first printed the second's summary and wrote its config.json and log
+    over the second's. The second is now refused before any component."""
+    from tfxp.cli.main import main
+    from tests.conftest import DATA_DIR
+
+    workspace = Workspace(str(tmp_path / "ws"))
+    holder = _hold_lock(os.path.dirname(workspace.lock_path("dense-pipeline")),
+                        "dense-pipeline")
+    try:
+        code = main(["run", "--workspace", workspace.root, "--data-dir", DATA_DIR])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"tfxp: error: pipeline dense-pipeline is already running in "
+                             f"workspace {workspace.root}")
+    assert sorted(os.listdir(workspace.root)) == ["locks"]
