@@ -230,6 +230,31 @@ def test_bad_idx_header_is_named(tmp_path):
         fm.read_idx(str(path))
 
 
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_a_damaged_idx_gz_is_named_with_the_fix(tmp_path, damage):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + (1000).to_bytes(4, "big") + bytes(range(10)) * 100)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if damage == "cut" else b"\x1f\x8b" + b"x" * 40)
+    with pytest.raises(ValueError) as err:
+        fm.read_idx(str(path))
+    assert str(err.value).startswith(f"{path}: damaged (")
+    assert str(err.value).endswith("; delete it and rerun scripts/get_data.sh")
+
+
+def test_a_cut_rotten_tomatoes_bz2_is_named_with_the_fix(tmp_path):
+    rows = "".join(f"movie{i},fresh,review number {i} of many,True\n" for i in range(3000))
+    data = bz2.compress(("movie_name,category,text,has_plot_and_reviews\n" + rows).encode())
+    path = tmp_path / rt.FILENAME
+    path.write_bytes(data[:len(data) // 2])
+    builder = rt.RottenTomatoesOffline.__new__(rt.RottenTomatoesOffline)
+    with pytest.raises(ValueError) as err:
+        list(builder._generate_examples(str(path), "train"))
+    assert str(err.value).startswith(f"{path}: damaged (EOFError: ")
+    assert str(err.value).endswith("; delete it and rerun scripts/get_data.sh")
+
+
 def test_project_names_map_to_offline_builders_not_the_catalog():
     assert tfds_builders.tfds_name("fashion_mnist") == "tfxp_fashion_mnist"
     assert tfds_builders.tfds_name("mnist") == "mnist"

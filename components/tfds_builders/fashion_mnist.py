@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from typing import Iterator, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tfxp.components.tfds_builders.offline import OfflineBuilder
+from tfxp.components.tfds_builders.offline import OfflineBuilder, damaged_file
 from tfxp.core.datasets import FASHION_MNIST_LABELS
 
 # Split -> (images file, labels file), names as published.
@@ -46,12 +47,16 @@ def read_idx(path: str) -> np.ndarray:
       uint8 array shaped by the header, e.g. ``[60000, 28, 28]`` for images
       and ``[60000]`` for labels.
     Raises:
-      ValueError: the header is not an IDX ubyte header, or the payload size
-        does not match it (names ``path``).
+      ValueError: the header is not an IDX ubyte header, the payload size
+        does not match it, or the gzip stream is cut or corrupt (names
+        ``path``).
     """
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise damaged_file(path, err) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (header "
                          f"{data[:4].hex()!r}, expected an unsigned-byte IDX header "

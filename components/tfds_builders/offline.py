@@ -42,3 +42,12 @@ class OfflineBuilder(tfds.core.GeneratorBasedBuilder):
             homepage=self.HOMEPAGE,
             citation=self.CITATION,
         )
+
+
+def damaged_file(path: str, err: Exception) -> ValueError:
+    """The error for a manual_dir file that cannot be read through: a cut
+    or corrupt ``.gz``/``.bz2`` raises ``EOFError`` ("Compressed file ended
+    before the end-of-stream marker was reached") or ``OSError`` without
+    naming the file. Names it and the step that fetches it again."""
+    return ValueError(f"{path}: damaged ({type(err).__name__}: {err}); delete it and rerun "
+                      f"scripts/get_data.sh")

@@ -24,7 +24,7 @@ from typing import Iterator, Tuple
 
 import tensorflow_datasets as tfds
 
-from tfxp.components.tfds_builders.offline import OfflineBuilder
+from tfxp.components.tfds_builders.offline import OfflineBuilder, damaged_file
 from tfxp.core.datasets import DATASETS
 
 FILENAME = "rotten_tomatoes_corpus_full.csv.bz2"
@@ -83,9 +83,16 @@ class RottenTomatoesOffline(OfflineBuilder):
         """Yields ``(CSV row number, {'text': str, 'label': 0|1})`` of ``split``.
 
         Raises:
-          ValueError: the CSV lacks a column of ``COLUMNS``, or a row has a
-            category other than fresh/rotten/plot (names the row).
+          ValueError: the CSV lacks a column of ``COLUMNS``, a row has a
+            category other than fresh/rotten/plot (names the row), or the
+            ``.bz2`` is cut or corrupt (names the file).
         """
+        try:
+            yield from self._rows(path, split)
+        except (EOFError, OSError) as err:  # a cut or corrupt .bz2
+            raise damaged_file(path, err) from None
+
+    def _rows(self, path: str, split: str) -> Iterator[Tuple[int, dict]]:
         with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
