@@ -137,8 +137,10 @@ def test_a_family_with_batch_normalization_trains_and_exports_on_two_workers(
     variables, and under MultiWorkerMirroredStrategy reading one is an
     all-reduce every worker must join: a chief that wrote its outputs alone
     failed with "Collective ops is aborted" once the other worker had
-    exited. Both workers now write (the other into a deleted temporary
-    folder), and the chief's SavedModel serves."""
+    exited, and a SavedModel traced over distributed variables cannot be
+    saved. Every worker now copies the trained model into an undistributed
+    one (``models.training.undistributed_copy``); the chief exports it, and
+    its SavedModel holds the trained weights and serves."""
     config, _ = image_run
     done = train_two_workers(config, tmp_path / "shared", tmp_path, family="resnet",
                              hparams={}, per_replica_batch=16)
