@@ -17,7 +17,6 @@ A failed pipeline exits 1.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import sys
@@ -62,15 +61,12 @@ def _check_csv(path: str, required_columns) -> List[str]:
     from tfxp.core import csv_types
 
     for file in files:
-        reader = None
         try:
-            with open(file, newline="", encoding="utf-8") as f:
-                reader = csv.reader(f)
+            with csv_types.open_csv(file) as reader:
                 header = next(reader, None)
                 first_row = next(reader, None)
-        except (UnicodeDecodeError, csv.Error) as err:
-            line = reader.line_num if reader else 1
-            raise UsageError(f"--csv: {csv_types.format_error(file, err, line)}") from None
+        except csv_types.CsvFormatError as err:
+            raise UsageError(f"--csv: {err}") from None
         if not header:
             raise UsageError(f"CSV file {file!r} is empty; expected a header row "
                              f"and data rows")

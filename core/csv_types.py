@@ -41,10 +41,11 @@ checks a CSV before it imports TFX.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import decimal
 import os
-from typing import Dict, Iterable, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 INT, FLOAT, BYTES = "INT", "FLOAT", "BYTES"  # tensorflow_metadata FeatureType names
 TYPES = (INT, FLOAT, BYTES)
@@ -185,6 +186,24 @@ def format_error(path: str, err: Exception, line: int) -> CsvFormatError:
     return CsvFormatError(f"{name} line {line}: not CSV text ({err})")
 
 
+@contextlib.contextmanager
+def open_csv(path: str) -> Iterator[Iterator[List[str]]]:
+    """A ``csv.reader`` over the local file ``path``, decoded as strict
+    UTF-8, as the CSV ExampleGen decodes it.
+
+    Raises:
+      CsvFormatError: bytes that are not UTF-8, or a NUL, met while the
+        caller reads (``format_error``).
+    """
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            yield reader
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise format_error(path, err, reader.line_num if reader else 1) from None
+
+
 def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
     """Reads every row of one local CSV file with a header and coerces each
     cell of the columns ``column_types`` names, as the ExampleGen will.
@@ -202,37 +221,27 @@ def check_csv_file(path: str, column_types: Dict[str, str]) -> Counts:
         file and the line the record starts on (line 1 is the header).
       CsvShapeError: a row with more or fewer cells than the header (TFX's
         CSV decoder would fail on it inside Beam, naming no line).
-      CsvFormatError: bytes that are not UTF-8, or a NUL (``format_error``).
+      CsvFormatError: bytes that are not UTF-8, or a NUL (``open_csv``).
     """
     counts: Counts = {}
     name = os.path.basename(path)
-    reader = None
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            _check_rows(reader, name, column_types, counts)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise format_error(path, err, reader.line_num if reader else 1) from None
+    with open_csv(path) as reader:
+        header = next(reader, None) or []
+        typed = [(i, column, column_types[column]) for i, column in enumerate(header)
+                 if column in column_types]
+        last_line = reader.line_num
+        for row in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if row and len(row) != len(header):
+                raise CsvShapeError(f"{name} line {start}", len(row), len(header))
+            for i, column, expected in typed:
+                if i >= len(row):
+                    break  # a blank line
+                _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
+                if conversion:
+                    kinds = counts.setdefault(column, {})
+                    kinds[conversion] = kinds.get(conversion, 0) + 1
     return counts
-
-
-def _check_rows(reader, name: str, column_types: Dict[str, str], counts: Counts) -> None:
-    """``check_csv_file``'s pass over the rows of ``reader``."""
-    header = next(reader, None) or []
-    typed = [(i, column, column_types[column]) for i, column in enumerate(header)
-             if column in column_types]
-    last_line = reader.line_num
-    for row in reader:
-        start, last_line = last_line + 1, reader.line_num
-        if row and len(row) != len(header):
-            raise CsvShapeError(f"{name} line {start}", len(row), len(header))
-        for i, column, expected in typed:
-            if i >= len(row):
-                break  # a blank line
-            _, conversion = coerce(row[i], expected, column, f"{name} line {start}")
-            if conversion:
-                kinds = counts.setdefault(column, {})
-                kinds[conversion] = kinds.get(conversion, 0) + 1
 
 
 def check_csv_files(paths: Iterable[str], column_types: Dict[str, str]) -> Counts:
